@@ -1,0 +1,1 @@
+"""The ``dncity`` command: run, migrate, seed and administer the platform."""

@@ -1,0 +1,95 @@
+"""Which OS processes make up the platform, and a small supervisor that starts and stops them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from shared.settings import DEFAULT_PORTS, SERVICE_NAMES
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    factory: str  # "module:function" returning an ASGI app
+    port: int
+
+    def command(self, host: str) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "--factory", self.factory, "--host", host, "--port", str(self.port),
+            "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "5",
+        ]
+
+
+FACTORIES: dict[str, str] = {
+    **{name: f"services.{name}.app:create_app" for name in SERVICE_NAMES},
+    "gateway": "gateway.app:create_app",
+}
+
+
+def platform_specs(ports: Mapping[str, int] | None = None) -> list[ProcessSpec]:
+    """Services first, gateway last (it probes them)."""
+    ports = {**DEFAULT_PORTS, **(ports or {})}
+    order = [*SERVICE_NAMES, "gateway"]
+    return [ProcessSpec(name, FACTORIES[name], ports[name]) for name in order]
+
+
+def service_env(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:
+    """Environment telling every process where the others listen."""
+    return {f"DNCITY_{name.upper()}_URL": f"http://{host}:{ports[name]}" for name in SERVICE_NAMES}
+
+
+class Supervisor:
+    def __init__(self, specs: list[ProcessSpec], env: Mapping[str, str], host: str = "127.0.0.1") -> None:
+        self.specs = specs
+        self.env = {**os.environ, **env}
+        self.host = host
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        for spec in self.specs:
+            self.procs[spec.name] = subprocess.Popen(spec.command(self.host), env=self.env)  # noqa: S603
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        for spec in self.specs:
+            url = f"http://{self.host}:{spec.port}/readyz"
+            while True:
+                proc = self.procs[spec.name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{spec.name} exited with code {proc.returncode}")
+                try:
+                    if httpx.get(url, timeout=1.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{spec.name} did not become ready at {url}")
+                time.sleep(0.2)
+
+    def first_exit(self) -> tuple[str, int] | None:
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self, grace: float = 10.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                proc.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

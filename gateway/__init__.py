@@ -1,0 +1,1 @@
+"""The API gateway: one base URL in front of every service."""

@@ -1,0 +1,61 @@
+"""One OpenAPI document for the whole platform, merged from every service's own document."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/schemas/"):
+                name = value.rsplit("/", 1)[1]
+                out[key] = "#/components/schemas/" + renames.get(name, name)
+            else:
+                out[key] = _rewrite_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rewrite_refs(v, renames) for v in node]
+    return node
+
+
+def merge(documents: dict[str, dict[str, Any]], *, title: str, version: str, own: dict[str, Any]) -> dict[str, Any]:
+    """Merge per-service documents; a schema name used differently by two services gets a prefix."""
+    merged: dict[str, Any] = {
+        "openapi": own.get("openapi", "3.1.0"),
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every service of the Da Nang citizen super-app behind one base URL.",
+        },
+        "paths": copy.deepcopy(own.get("paths", {})),
+        "components": {"schemas": copy.deepcopy(own.get("components", {}).get("schemas", {}))},
+        "tags": list(own.get("tags", [])),
+    }
+    schemas: dict[str, Any] = merged["components"]["schemas"]
+    for service, doc in sorted(documents.items()):
+        renames: dict[str, str] = {}
+        for name, schema in doc.get("components", {}).get("schemas", {}).items():
+            if name in schemas and json.dumps(schemas[name], sort_keys=True) != json.dumps(schema, sort_keys=True):
+                renames[name] = f"{service}__{name}"
+        doc = _rewrite_refs(doc, renames)
+        for name, schema in doc.get("components", {}).get("schemas", {}).items():
+            schemas.setdefault(renames.get(name, name) if name in renames else name, schema)
+        for path, item in doc.get("paths", {}).items():
+            if path in OPS_PATHS:
+                continue
+            for operation in item.values():
+                if isinstance(operation, dict):
+                    operation.setdefault("tags", [service])
+            merged["paths"][path] = item
+        for tag in doc.get("tags", []) or []:
+            if tag not in merged["tags"]:
+                merged["tags"].append(tag)
+        for name, scheme in doc.get("components", {}).get("securitySchemes", {}).items():
+            merged["components"].setdefault("securitySchemes", {})[name] = scheme
+    return merged

@@ -1,0 +1,1 @@
+"""The platform's services; each is its own FastAPI app with its own database."""

@@ -1,0 +1,1 @@
+"""Medical appointments: facilities, schedules, slots, bookings and visit records."""

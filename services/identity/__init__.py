@@ -1,0 +1,1 @@
+"""Electronic identity accounts and the OpenID Connect provider (Da Nang ID)."""

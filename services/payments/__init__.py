@@ -1,0 +1,1 @@
+"""City fees paid by mobile money: payments, refunds, receipts, ledger and reconciliation."""

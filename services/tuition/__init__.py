@@ -1,0 +1,1 @@
+"""School fees: students, guardians, invoices, exemptions and cashless payment."""

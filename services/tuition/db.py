@@ -1,0 +1,13 @@
+"""The tuition service's declarative base: its own metadata, so its own database."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.db import new_metadata
+from shared.events import event_tables
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+events = event_tables(Base.metadata)

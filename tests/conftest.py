@@ -1,0 +1,156 @@
+"""Test backends: SQLite files and an embedded Redis by default; PostgreSQL and real Redis when
+``DNCITY_TEST_PG_URL`` (server URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432) and
+``DNCITY_REDIS_URL`` are set — CI runs the suite both ways.
+
+Each service gets its own database, migrated once per session with its real Alembic migrations;
+every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from dncity import embedded_redis
+from dncity.cli import service_settings
+from shared.migrations import upgrade
+from shared.redis import create_redis
+from shared.settings import SERVICE_NAMES, PlatformSettings
+
+PG_URL = os.environ.get("DNCITY_TEST_PG_URL")
+REDIS_URL = os.environ.get("DNCITY_REDIS_URL")
+
+
+def pytest_report_header() -> list[str]:
+    return [
+        f"dncity databases: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite files'}",
+        f"dncity redis: {REDIS_URL or 'embedded fakeredis TCP server'}",
+    ]
+
+
+def _pg_admin_sync(statements: list[str]) -> None:
+    async def run() -> None:
+        engine = create_async_engine(f"{PG_URL}/postgres", isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if REDIS_URL:
+        yield REDIS_URL
+        return
+    server = embedded_redis.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One freshly migrated database per service for the whole session."""
+    urls: dict[str, str] = {}
+    if PG_URL:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        names = {s: f"dncity_test_{worker}_{s}" for s in SERVICE_NAMES}
+        _pg_admin_sync(
+            [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()]
+            + [f'CREATE DATABASE "{n}"' for n in names.values()]
+        )
+        urls = {s: f"{PG_URL}/{n}" for s, n in names.items()}
+    else:
+        base = tmp_path_factory.mktemp("db")
+        urls = {s: f"sqlite+aiosqlite:///{base / (s + '.db')}" for s in SERVICE_NAMES}
+    for service, url in urls.items():
+        upgrade(service, url)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def platform_env(redis_url: str, database_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+                 ) -> dict[str, str]:
+    """Environment variables describing the test platform (for in-process apps and subprocesses)."""
+    env = {"DNCITY_REDIS_URL": redis_url, "DNCITY_VAR_DIR": str(tmp_path_factory.mktemp("var")),
+           "DNCITY_PROFILE": "dev", "DNCITY_LOG_LEVEL": "WARNING", "DNCITY_EVENT_RETRY_BASE_MS": "100"}
+    for service, url in database_urls.items():
+        env[f"DNCITY_{service.upper()}_DATABASE_URL"] = url
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in platform_env}
+    os.environ.update(platform_env)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+async def truncate_all(url: str, metadata: MetaData) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        tables = [t.name for t in reversed(metadata.sorted_tables)]
+        if url.startswith("postgresql") and tables:
+            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f'DELETE FROM "{table}"'))
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(database_urls: dict[str, str], redis_url: str) -> AsyncIterator[None]:
+    """Every test starts with empty tables and an empty Redis."""
+    import importlib
+
+    for service, url in database_urls.items():
+        importlib.import_module(f"services.{service}.app")
+        metadata = importlib.import_module(f"services.{service}.db").Base.metadata
+        await truncate_all(url, metadata)
+    redis = create_redis(redis_url)
+    await redis.flushdb()
+    await redis.aclose()
+    yield
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app's lifespan and give an in-process client for it."""
+    router_app: FastAPI = app if isinstance(app, FastAPI) else app.app.internal  # the gateway wraps FastAPI
+    async with router_app.router.lifespan_context(router_app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.fixture
+def service_app() -> Callable[..., FastAPI]:
+    """Build a service app from the test environment: ``service_app("parking")``."""
+    import importlib
+
+    def build(name: str, **platform_overrides: Any) -> FastAPI:
+        module = importlib.import_module(f"services.{name}.app")
+        return module.create_app(service_settings(name), PlatformSettings(**platform_overrides))
+
+    return build
+
+
+@pytest.fixture
+def tmp_var(tmp_path: Path) -> Path:
+    return tmp_path
