@@ -20,7 +20,9 @@ app = typer.Typer(help="Da Nang citizen super-app backend", no_args_is_help=True
 seed_app = typer.Typer(help="Load data", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients (the identity service's registry)", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
+keys_app = typer.Typer(help="Token-signing keys of Da Nang ID", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
 
 
 def service_settings(name: str) -> ServiceSettings:
@@ -98,6 +100,22 @@ def clients_create(
     except ProblemError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(created.model_dump_json(indent=2))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Promote the published next keys to signing, retire the current ones, publish new next keys."""
+    from datetime import timedelta
+
+    from services.identity.keys.service import rotate
+    from services.identity.settings import IdentitySettings
+
+    settings = IdentitySettings()
+    lifetime = timedelta(seconds=max(settings.access_token_ttl_s, settings.id_token_ttl_s) + 60)
+    promoted = asyncio.run(
+        _with_identity_session(lambda s: rotate(s, settings.key_encryption_secret, lifetime))
+    )
+    typer.echo(json.dumps({"now_signing": promoted}, indent=2))
 
 
 @app.command()

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 
+from shared.auth import JWKSCache, TokenVerifier
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.events import EventConsumer, Handler, Outbox, OutboxRelay, event_tables, stream_for
@@ -86,6 +87,20 @@ def create_service_app(
             retries=platform.http_retries,
         )
         app.state.db, app.state.redis, app.state.http = db, redis, http
+        jwks_url = platform.service_url("identity") + "/oauth2/jwks"
+
+        async def fetch_jwks() -> dict[str, Any]:
+            response = await http.get(jwks_url)
+            response.raise_for_status()
+            return dict(response.json())
+
+        app.state.verifier = TokenVerifier(
+            issuer=platform.issuer,
+            audience=platform.api_audience,
+            jwks=JWKSCache(fetch_jwks, ttl_s=platform.jwks_cache_ttl_s,
+                           min_refetch_interval_s=platform.jwks_min_refetch_interval_s),
+            leeway_s=platform.token_leeway_s,
+        )
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if redis is not None:

@@ -27,7 +27,7 @@ def alembic_config(service: str, url: str) -> Config:
     return cfg
 
 
-def upgrade(service: str, url: str, revision: str = "head") -> None:
+def upgrade(service: str, url: str, revision: str = "heads") -> None:
     """Run in a thread or at top level: Alembic's env runs its own event loop."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]

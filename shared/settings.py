@@ -48,7 +48,14 @@ class PlatformSettings(BaseSettings):
 
     profile: Profile = Profile.dev
     redis_url: str | None = None
+    # The issuer of Da Nang ID tokens and the one base URL clients use (the gateway).
     public_base_url: str = "http://127.0.0.1:8000"
+    # The audience every platform access token carries (RFC 9068 "aud").
+    api_audience: str = "urn:dncity:api"
+    # Leeway for exp/nbf/iat checks of tokens, in seconds.
+    token_leeway_s: int = 30
+    jwks_cache_ttl_s: int = 300
+    jwks_min_refetch_interval_s: int = 10
     var_dir: str = "var"
     log_level: str = "INFO"
     log_json: bool = True
@@ -75,6 +82,10 @@ class PlatformSettings(BaseSettings):
         if self.dev_endpoints is None:
             return self.profile is Profile.dev
         return self.dev_endpoints
+
+    @property
+    def issuer(self) -> str:
+        return self.public_base_url.rstrip("/")
 
     def service_url(self, name: str) -> str:
         return str(getattr(self, f"{name}_url")).rstrip("/")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,11 @@ from dncity.cli import service_settings
 from shared.migrations import upgrade
 from shared.redis import create_redis
 from shared.settings import SERVICE_NAMES, PlatformSettings
+from tests.helpers.asgi import running  # noqa: F401  (re-exported for tests)
+from tests.helpers.tokens import TokenFactory
+
+# Infrastructure rows that survive between tests (identity's live server holds these keys).
+KEEP_TABLES = frozenset({"signing_keys"})
 
 PG_URL = os.environ.get("DNCITY_TEST_PG_URL")
 REDIS_URL = os.environ.get("DNCITY_REDIS_URL")
@@ -60,12 +64,13 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """One freshly migrated database per service for the whole session."""
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One freshly migrated database per service for the whole session (per run on PostgreSQL, so
+    concurrent runs on one server do not collide)."""
     urls: dict[str, str] = {}
+    names: dict[str, str] = {}
     if PG_URL:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        names = {s: f"dncity_test_{worker}_{s}" for s in SERVICE_NAMES}
+        names = {s: f"dncity_test_{os.getpid()}_{s}" for s in SERVICE_NAMES}
         _pg_admin_sync(
             [f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()]
             + [f'CREATE DATABASE "{n}"' for n in names.values()]
@@ -76,7 +81,9 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         urls = {s: f"sqlite+aiosqlite:///{base / (s + '.db')}" for s in SERVICE_NAMES}
     for service, url in urls.items():
         upgrade(service, url)
-    return urls
+    yield urls
+    if names:
+        _pg_admin_sync([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names.values()])
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +99,16 @@ def platform_env(redis_url: str, database_urls: dict[str, str], tmp_path_factory
 
 @pytest.fixture(scope="session", autouse=True)
 def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in platform_env}
+    """The test platform's environment, plus identity served over real HTTP for JWKS look-ups."""
+    from services.identity.app import create_app as identity_app
+    from tests.helpers.live import LiveServer
+
+    saved = {k: os.environ.get(k) for k in [*platform_env, "DNCITY_IDENTITY_URL"]}
     os.environ.update(platform_env)
+    identity = LiveServer(identity_app()).start()
+    os.environ["DNCITY_IDENTITY_URL"] = identity.url
     yield
+    identity.stop()
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -102,10 +116,16 @@ def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
             os.environ[key] = value
 
 
+@pytest.fixture
+async def tokens() -> TokenFactory:
+    """Mint access tokens with identity's active signing key."""
+    return await TokenFactory.load()
+
+
 async def truncate_all(url: str, metadata: MetaData) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        tables = [t.name for t in reversed(metadata.sorted_tables)]
+        tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEEP_TABLES]
         if url.startswith("postgresql") and tables:
             await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
         else:
@@ -127,16 +147,6 @@ async def _clean_state(database_urls: dict[str, str], redis_url: str) -> AsyncIt
     await redis.flushdb()
     await redis.aclose()
     yield
-
-
-@asynccontextmanager
-async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run an app's lifespan and give an in-process client for it."""
-    router_app: FastAPI = app if isinstance(app, FastAPI) else app.app.internal  # the gateway wraps FastAPI
-    async with router_app.router.lifespan_context(router_app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from shared.db import SessionDep, utcnow
 from shared.errors import Conflict, problem_responses
 from shared.observability import parse_traceparent
 from shared.settings import PlatformSettings
-from tests.conftest import running
+from tests.helpers.asgi import running
 
 router = APIRouter(prefix="/v1/parking/test")
 
