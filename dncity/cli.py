@@ -151,6 +151,10 @@ def _run_platform(host: str, setup: bool) -> None:
             seed_demo()
     ports = {name: port_of(name) for name in DEFAULT_PORTS}
     env = service_env(ports, host)
+    if platform.profile is Profile.dev:
+        from dncity.seed import service_credentials_env
+
+        env.update(service_credentials_env(Path(platform.var_dir)))
     redis = None
     if not platform.redis_url:
         redis = embedded_redis.start(host, int(os.environ.get("DNCITY_EMBEDDED_REDIS_PORT", "0")))

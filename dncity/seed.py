@@ -52,6 +52,17 @@ DEMO_CLIENTS: list[dict[str, Any]] = [
         "grant_types": ["client_credentials"],
         "scopes": ["tuition.students.write", "tuition.invoices.write"],
     },
+    # The platform's own services, calling payments by client credentials.
+    *[
+        {
+            "client_id": f"svc-{service}",
+            "name": f"Platform service: {service}",
+            "client_type": "confidential",
+            "grant_types": ["client_credentials"],
+            "scopes": ["payments.write"],
+        }
+        for service in ("parking", "health_booking", "tuition")
+    ],
     {
         "client_id": "demo-parking-operator",
         "name": "Demo parking operator",
@@ -64,6 +75,19 @@ DEMO_CLIENTS: list[dict[str, Any]] = [
 
 def _secrets_file(var_dir: Path) -> Path:
     return var_dir / "demo-clients.json"
+
+
+def service_credentials_env(var_dir: Path) -> dict[str, str]:
+    """DNCITY_<SERVICE>_CLIENT_ID/SECRET for the processes `dncity run` starts."""
+    path = _secrets_file(var_dir)
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    env: dict[str, str] = {}
+    for client_id, secret in stored.items():
+        if client_id.startswith("svc-"):
+            service = client_id.removeprefix("svc-").upper()
+            env[f"DNCITY_{service}_CLIENT_ID"] = client_id
+            env[f"DNCITY_{service}_CLIENT_SECRET"] = secret
+    return env
 
 
 async def seed_clients(session: AsyncSession, var_dir: Path) -> list[dict[str, Any]]:
