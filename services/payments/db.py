@@ -4,6 +4,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata
 from shared.events import event_tables
+from shared.idempotency import idempotency_table
 
 
 class Base(DeclarativeBase):
@@ -11,3 +12,4 @@ class Base(DeclarativeBase):
 
 
 events = event_tables(Base.metadata)
+idempotency_keys = idempotency_table(Base.metadata)

@@ -38,3 +38,20 @@ def drop_event_tables() -> None:
     op.drop_table("processed_messages")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     op.drop_table("outbox")
+
+
+def create_idempotency_table() -> None:
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("owner", sa.String(200), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("response_body", JSONType, nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("owner", "key", name=op.f("pk_idempotency_keys")),
+    )
+
+
+def drop_idempotency_table() -> None:
+    op.drop_table("idempotency_keys")
