@@ -1,0 +1,105 @@
+"""Production refuses unsafe configuration; timestamps are always timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Column, MetaData, Table, select
+
+from services.identity.settings import IdentitySettings
+from services.parking.settings import ParkingSettings
+from shared.db import Database, UTCDateTime
+from shared.migrations import alembic_config
+from shared.settings import ConfigError, PlatformSettings, Profile
+
+STRONG = "x" * 48
+
+
+def prod(**kw: object) -> PlatformSettings:
+    return PlatformSettings(profile=Profile.prod, redis_url="redis://r:6379/0", dev_endpoints=False, **kw)
+
+
+def test_dev_profile_accepts_defaults() -> None:
+    IdentitySettings().check(PlatformSettings(profile=Profile.dev))
+
+
+@pytest.mark.parametrize(
+    ("settings", "platform", "message"),
+    [
+        (ParkingSettings(database_url=None), prod(), "SQLite"),
+        (ParkingSettings(database_url="postgresql+asyncpg://db/p"), PlatformSettings(
+            profile=Profile.prod, redis_url=None, dev_endpoints=False), "REDIS_URL"),
+        (ParkingSettings(database_url="postgresql+asyncpg://db/p"), PlatformSettings(
+            profile=Profile.prod, redis_url="redis://r", dev_endpoints=True), "DEV_ENDPOINTS"),
+        (IdentitySettings(database_url="postgresql+asyncpg://db/i"), prod(), "key_encryption_secret"),
+        (IdentitySettings(database_url="postgresql+asyncpg://db/i", key_encryption_secret="short"), prod(),
+         "key_encryption_secret"),
+    ],
+)
+def test_prod_refuses_unsafe_configuration(settings, platform, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings.check(platform)
+
+
+def test_prod_accepts_safe_configuration() -> None:
+    IdentitySettings(database_url="postgresql+asyncpg://db/i", key_encryption_secret=STRONG).check(prod())
+
+
+def test_prod_app_refuses_to_start_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.identity.app import create_app
+
+    monkeypatch.setenv("DNCITY_PROFILE", "prod")
+    with pytest.raises(ConfigError):
+        create_app()
+
+
+def test_dev_endpoints_default_off_in_prod() -> None:
+    assert PlatformSettings(profile=Profile.prod).dev_endpoints_enabled is False
+    assert PlatformSettings(profile=Profile.dev).dev_endpoints_enabled is True
+
+
+async def test_utc_datetime_round_trip_and_naive_refused(database_urls: dict[str, str]) -> None:
+    metadata = MetaData()
+    table = Table("tz_probe", metadata, Column("at", UTCDateTime(), primary_key=True))
+    db = Database(database_urls["parking"])
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        ict = timezone(timedelta(hours=7))
+        async with db.engine.begin() as conn:
+            await conn.execute(table.insert().values(at=datetime(2026, 1, 1, 8, 0, tzinfo=ict)))
+        async with db.engine.connect() as conn:
+            stored = (await conn.execute(select(table.c.at))).scalar_one()
+        assert stored == datetime(2026, 1, 1, 1, 0, tzinfo=UTC) and stored.tzinfo is not None
+        with pytest.raises(Exception, match="naive"):
+            async with db.engine.begin() as conn:
+                await conn.execute(table.insert().values(at=datetime(2026, 1, 1, 8, 0)))
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+        await db.dispose()
+
+
+def test_every_service_has_one_linear_or_branched_history_reaching_heads() -> None:
+    from alembic.script import ScriptDirectory
+
+    from shared.settings import SERVICE_NAMES
+
+    for service in SERVICE_NAMES:
+        script = ScriptDirectory.from_config(alembic_config(service, "sqlite+aiosqlite://"))
+        revisions = list(script.walk_revisions())
+        assert revisions, service
+        assert all(r.revision.startswith(service) for r in revisions), service
+
+
+@pytest.mark.parametrize("service", ["identity", "payments", "parking", "health_booking", "tuition"])
+def test_migrations_downgrade_to_base_and_up_again(service: str, tmp_path) -> None:
+    from alembic import command
+
+    from shared.migrations import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    upgrade(service, url)
+    command.downgrade(alembic_config(service, url), "base")
+    upgrade(service, url)
