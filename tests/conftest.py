@@ -26,6 +26,7 @@ from shared.migrations import upgrade
 from shared.redis import create_redis
 from shared.settings import SERVICE_NAMES, PlatformSettings
 from tests.helpers.asgi import running  # noqa: F401  (re-exported for tests)
+from tests.helpers.platform import LivePlatform, live_platform
 from tests.helpers.tokens import TokenFactory
 
 # Infrastructure rows that survive between tests (identity's live server holds these keys).
@@ -114,6 +115,13 @@ def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[LivePlatform]:
+    """Every service and the gateway on real loopback ports (for end-to-end tests through the gateway)."""
+    with live_platform() as running_platform:
+        yield running_platform
 
 
 @pytest.fixture
