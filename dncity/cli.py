@@ -90,8 +90,12 @@ def clients_create(
 
     try:
         data = ClientCreate(
-            name=name, client_type="public" if public else "confidential", grant_types=grant,  # type: ignore[arg-type]
-            redirect_uris=redirect_uri or [], scopes=scope.split(), client_id=client_id,
+            name=name,
+            client_type="public" if public else "confidential",
+            grant_types=grant,  # type: ignore[arg-type]
+            redirect_uris=redirect_uri or [],
+            scopes=scope.split(),
+            client_id=client_id,
         )
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from exc
@@ -112,9 +116,7 @@ def keys_rotate() -> None:
 
     settings = IdentitySettings()
     lifetime = timedelta(seconds=max(settings.access_token_ttl_s, settings.id_token_ttl_s) + 60)
-    promoted = asyncio.run(
-        _with_identity_session(lambda s: rotate(s, settings.key_encryption_secret, lifetime))
-    )
+    promoted = asyncio.run(_with_identity_session(lambda s: rotate(s, settings.key_encryption_secret, lifetime)))
     typer.echo(json.dumps({"now_signing": promoted}, indent=2))
 
 
@@ -133,8 +135,15 @@ def run(
     if service:
         if service not in FACTORIES:
             raise typer.BadParameter(f"unknown service {service}; one of {', '.join(FACTORIES)}")
-        uvicorn.run(FACTORIES[service], factory=True, host=host, port=port or port_of(service),
-                    proxy_headers=True, log_level="warning", access_log=False)
+        uvicorn.run(
+            FACTORIES[service],
+            factory=True,
+            host=host,
+            port=port or port_of(service),
+            proxy_headers=True,
+            log_level="warning",
+            access_log=False,
+        )
         return
     _run_platform(host, setup)
 

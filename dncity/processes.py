@@ -23,8 +23,20 @@ class ProcessSpec:
 
     def command(self, host: str) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "--factory", self.factory, "--host", host, "--port", str(self.port),
-            "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "5",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            self.factory,
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--timeout-graceful-shutdown",
+            "5",
         ]
 
 

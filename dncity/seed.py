@@ -27,8 +27,19 @@ DEMO_CLIENTS: list[dict[str, Any]] = [
         "client_type": "public",
         "grant_types": ["authorization_code", "refresh_token"],
         "redirect_uris": MOBILE_REDIRECTS,
-        "scopes": ["openid", "profile", "phone", "email", "address", "offline_access", "dncity.identity",
-                   "parking", "health", "tuition", "payments"],
+        "scopes": [
+            "openid",
+            "profile",
+            "phone",
+            "email",
+            "address",
+            "offline_access",
+            "dncity.identity",
+            "parking",
+            "health",
+            "tuition",
+            "payments",
+        ],
     },
     {
         "client_id": "demo-agency-portal",
@@ -104,8 +115,14 @@ async def seed_clients(session: AsyncSession, var_dir: Path) -> list[dict[str, A
                 secret = secrets.token_urlsafe(32)
                 stored[client_id] = secret
             await create_client(session, data, secret=secret)
-        shown.append({"client_id": client_id, "client_secret": secret, "name": spec["name"],
-                      "scopes": " ".join(sorted(spec["scopes"]))})
+        shown.append(
+            {
+                "client_id": client_id,
+                "client_secret": secret,
+                "name": spec["name"],
+                "scopes": " ".join(sorted(spec["scopes"])),
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=2))
     path.chmod(0o600)

@@ -18,8 +18,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import MetaData, text
 
 from shared.auth import JWKSCache, TokenVerifier
@@ -78,8 +78,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url(platform), pool_size=settings.db_pool_size,
-                      echo=settings.db_echo)
+        db = Database(settings.resolved_database_url(platform), pool_size=settings.db_pool_size, echo=settings.db_echo)
         redis = create_redis(platform.redis_url) if platform.redis_url else None
         http = ServiceClient(
             connect_timeout=platform.http_connect_timeout_s,
@@ -97,22 +96,34 @@ def create_service_app(
         app.state.verifier = TokenVerifier(
             issuer=platform.issuer,
             audience=platform.api_audience,
-            jwks=JWKSCache(fetch_jwks, ttl_s=platform.jwks_cache_ttl_s,
-                           min_refetch_interval_s=platform.jwks_min_refetch_interval_s),
+            jwks=JWKSCache(
+                fetch_jwks, ttl_s=platform.jwks_cache_ttl_s, min_refetch_interval_s=platform.jwks_min_refetch_interval_s
+            ),
             leeway_s=platform.token_leeway_s,
         )
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         if redis is not None:
-            relay = OutboxRelay(db=db, redis=redis, tables=tables, service=name, metrics=metrics,
-                                poll_interval=platform.event_poll_interval_s)
+            relay = OutboxRelay(
+                db=db,
+                redis=redis,
+                tables=tables,
+                service=name,
+                metrics=metrics,
+                poll_interval=platform.event_poll_interval_s,
+            )
             app.state.relay = relay
             tasks.append(asyncio.create_task(relay.run(stop), name=f"{name}-relay"))
             for spec in consumers:
                 consumer = EventConsumer(
-                    db=db, redis=redis, tables=tables, group=spec.group,
-                    streams=[stream_for(s) for s in spec.sources], handlers=spec.handlers,
-                    metrics=metrics, max_deliveries=platform.event_max_deliveries,
+                    db=db,
+                    redis=redis,
+                    tables=tables,
+                    group=spec.group,
+                    streams=[stream_for(s) for s in spec.sources],
+                    handlers=spec.handlers,
+                    metrics=metrics,
+                    max_deliveries=platform.event_max_deliveries,
                     retry_base_ms=platform.event_retry_base_ms,
                 )
                 tasks.append(asyncio.create_task(consumer.run(stop), name=f"{name}-{spec.group}"))
@@ -225,7 +236,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes,
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
         tags=app.openapi_tags,
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})

@@ -24,7 +24,7 @@ from jwt import PyJWK
 from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 
 ALLOWED_ALGORITHMS = ("ES256", "RS256")
-ACCESS_TOKEN_TYP = "at+jwt"
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105  (a media type, not a secret)
 LOA_PREFIX = "urn:dncity:loa:"
 
 
@@ -103,7 +103,12 @@ class JWKSCache:
 
 class TokenVerifier:
     def __init__(
-        self, *, issuer: str, audience: str, jwks: JWKSCache, leeway_s: int = 30,
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks: JWKSCache,
+        leeway_s: int = 30,
         algorithms: tuple[str, ...] = ALLOWED_ALGORITHMS,
     ) -> None:
         self.issuer = issuer
@@ -191,7 +196,7 @@ def insufficient_scope(scopes: tuple[str, ...]) -> Forbidden:
     )
 
 
-def RequireScopes(*scopes: str, any_of: bool = False) -> Any:  # noqa: N802  (reads like a type)
+def RequireScopes(*scopes: str, any_of: bool = False) -> Any:
     """A dependency: the token must carry all (or, with any_of, one) of the scopes."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
@@ -203,7 +208,7 @@ def RequireScopes(*scopes: str, any_of: bool = False) -> Any:  # noqa: N802  (re
     return Depends(check)
 
 
-def RequireUser(*scopes: str, min_level: int = 1) -> Any:  # noqa: N802
+def RequireUser(*scopes: str, min_level: int = 1) -> Any:
     """A dependency: a person's token (not a client's own) with the scopes and assurance level."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
@@ -213,7 +218,8 @@ def RequireUser(*scopes: str, min_level: int = 1) -> Any:  # noqa: N802
             raise insufficient_scope(scopes)
         if principal.level < min_level:
             raise Forbidden(
-                f"This needs identity assurance level {min_level}", code="insufficient_assurance",
+                f"This needs identity assurance level {min_level}",
+                code="insufficient_assurance",
                 required_acr=f"{LOA_PREFIX}{min_level}",
             )
         return principal
@@ -221,7 +227,7 @@ def RequireUser(*scopes: str, min_level: int = 1) -> Any:  # noqa: N802
     return Depends(check)
 
 
-def RequireClient(*scopes: str) -> Any:  # noqa: N802
+def RequireClient(*scopes: str) -> Any:
     """A dependency: an agency's or service's own token (client credentials) with the scopes."""
 
     async def check(principal: CurrentPrincipal) -> Principal:

@@ -84,9 +84,7 @@ async def run_idempotent(
                 table.insert().values(owner=owner, key=key, request_hash=request_hash, created_at=utcnow())
             )
     except IntegrityError:
-        row = (
-            await session.execute(select(table).where(table.c.owner == owner, table.c.key == key))
-        ).mappings().one()
+        row = (await session.execute(select(table).where(table.c.owner == owner, table.c.key == key))).mappings().one()
         if row["request_hash"] != request_hash:
             raise Conflict(
                 "This Idempotency-Key was already used with a different request body",

@@ -112,11 +112,15 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.events_published = Counter(
-            "events_published_total", "Events relayed from the outbox", ["service", "type"],
+            "events_published_total",
+            "Events relayed from the outbox",
+            ["service", "type"],
             registry=self.registry,
         )
         self.events_consumed = Counter(
-            "events_consumed_total", "Events handled by consumers", ["service", "group", "type", "outcome"],
+            "events_consumed_total",
+            "Events handled by consumers",
+            ["service", "group", "type", "outcome"],
             registry=self.registry,
         )
         self.service = service

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
@@ -88,11 +87,17 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 
 @pytest.fixture(scope="session")
-def platform_env(redis_url: str, database_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-                 ) -> dict[str, str]:
+def platform_env(
+    redis_url: str, database_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """Environment variables describing the test platform (for in-process apps and subprocesses)."""
-    env = {"DNCITY_REDIS_URL": redis_url, "DNCITY_VAR_DIR": str(tmp_path_factory.mktemp("var")),
-           "DNCITY_PROFILE": "dev", "DNCITY_LOG_LEVEL": "WARNING", "DNCITY_EVENT_RETRY_BASE_MS": "100"}
+    env = {
+        "DNCITY_REDIS_URL": redis_url,
+        "DNCITY_VAR_DIR": str(tmp_path_factory.mktemp("var")),
+        "DNCITY_PROFILE": "dev",
+        "DNCITY_LOG_LEVEL": "WARNING",
+        "DNCITY_EVENT_RETRY_BASE_MS": "100",
+    }
     for service, url in database_urls.items():
         env[f"DNCITY_{service.upper()}_DATABASE_URL"] = url
     return env

@@ -95,8 +95,9 @@ class PaymentsClient:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
 
-    async def _call(self, method: str, path: str, *, idempotency_key: str | None = None,
-                    json: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, *, idempotency_key: str | None = None, json: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         headers = await self.tokens.headers()
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
@@ -108,14 +109,18 @@ class PaymentsClient:
             raise ServiceUnavailable("The payments service is unavailable", code="payments_unavailable")
         body = response.json()
         if response.status_code >= 400:
-            raise PaymentsError(body.get("detail"), code=body.get("code", "payments_error"),
-                                status=409 if response.status_code == 409 else 502,
-                                title="Payment refused")
+            raise PaymentsError(
+                body.get("detail"),
+                code=body.get("code", "payments_error"),
+                status=409 if response.status_code == 409 else 502,
+                title="Payment refused",
+            )
         return dict(body)
 
     async def create(self, data: PaymentCreate, *, idempotency_key: str) -> Payment:
-        body = await self._call("POST", "/v1/payments", idempotency_key=idempotency_key,
-                                json=data.model_dump(exclude_none=True))
+        body = await self._call(
+            "POST", "/v1/payments", idempotency_key=idempotency_key, json=data.model_dump(exclude_none=True)
+        )
         return Payment.model_validate(body)
 
     async def get(self, payment_id: str) -> Payment:
@@ -125,6 +130,10 @@ class PaymentsClient:
         return Payment.model_validate(await self._call("POST", f"/v1/payments/{payment_id}/cancel"))
 
     async def refund(self, payment_id: str, data: RefundCreate, *, idempotency_key: str) -> Refund:
-        body = await self._call("POST", f"/v1/payments/{payment_id}/refunds", idempotency_key=idempotency_key,
-                                json=data.model_dump(exclude_none=True))
+        body = await self._call(
+            "POST",
+            f"/v1/payments/{payment_id}/refunds",
+            idempotency_key=idempotency_key,
+            json=data.model_dump(exclude_none=True),
+        )
         return Refund.model_validate(body)

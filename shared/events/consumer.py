@@ -110,7 +110,10 @@ class EventConsumer:
                     continue
                 message_id = entry["message_id"]
                 result = await self.redis.xclaim(
-                    stream, self.group, self.name, min_idle_time=self.backoff_ms(deliveries),
+                    stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=self.backoff_ms(deliveries),
                     message_ids=[message_id],
                 )
                 for claimed_id, fields in result:
@@ -143,8 +146,12 @@ class EventConsumer:
         except Exception as exc:
             self._count(event.type, "failed")
             log.warning(
-                "event_handler_failed", group=self.group, type=event.type, event_id=event.id,
-                deliveries=deliveries, error=repr(exc)[:300],
+                "event_handler_failed",
+                group=self.group,
+                type=event.type,
+                event_id=event.id,
+                deliveries=deliveries,
+                error=repr(exc)[:300],
             )
             if deliveries >= self.max_deliveries:
                 await self._dead_letter(stream, message_id, fields, repr(exc)[:1000], deliveries)

@@ -15,9 +15,7 @@ class Outbox:
     def __init__(self, tables: EventTables) -> None:
         self.tables = tables
 
-    async def add(
-        self, session: AsyncSession, type_: str, data: dict[str, Any], *, subject: str | None = None
-    ) -> str:
+    async def add(self, session: AsyncSession, type_: str, data: dict[str, Any], *, subject: str | None = None) -> str:
         event_id = new_id()
         table = self.tables.outbox
         await session.execute(

@@ -30,8 +30,11 @@ async def test_gateway_forwards_to_each_service_and_echoes_request_id(platform: 
 
 async def test_gateway_refuses_oversized_bodies(platform: LivePlatform) -> None:
     async with httpx.AsyncClient(base_url=platform.gateway) as client:
-        response = await client.post("/v1/parking/dev/events/ping", content=b"x" * (2 * 1024 * 1024),
-                                     headers={"content-type": "application/json"})
+        response = await client.post(
+            "/v1/parking/dev/events/ping",
+            content=b"x" * (2 * 1024 * 1024),
+            headers={"content-type": "application/json"},
+        )
         assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
 
 

@@ -28,18 +28,37 @@ class TokenFactory:
         await db.dispose()
         return cls(keyring, PlatformSettings())
 
-    def user(self, sub: str, scopes: Iterable[str] = ("openid",), *, client_id: str = "dncity-mobile",
-             level: int = 1, **kw: object) -> str:
+    def user(
+        self,
+        sub: str,
+        scopes: Iterable[str] = ("openid",),
+        *,
+        client_id: str = "dncity-mobile",
+        level: int = 1,
+        **kw: object,
+    ) -> str:
         token, _ = mint_access_token(
-            self.keyring, issuer=self.platform.issuer, audience=self.platform.api_audience, client_id=client_id,
-            scopes=scopes, ttl_s=self.ttl_s, sub=sub, acr=f"urn:dncity:loa:{level}", **kw,  # type: ignore[arg-type]
+            self.keyring,
+            issuer=self.platform.issuer,
+            audience=self.platform.api_audience,
+            client_id=client_id,
+            scopes=scopes,
+            ttl_s=self.ttl_s,
+            sub=sub,
+            acr=f"urn:dncity:loa:{level}",
+            **kw,  # type: ignore[arg-type]
         )
         return token
 
     def client(self, client_id: str, scopes: Iterable[str], **kw: object) -> str:
         token, _ = mint_access_token(
-            self.keyring, issuer=self.platform.issuer, audience=self.platform.api_audience, client_id=client_id,
-            scopes=scopes, ttl_s=self.ttl_s, **kw,  # type: ignore[arg-type]
+            self.keyring,
+            issuer=self.platform.issuer,
+            audience=self.platform.api_audience,
+            client_id=client_id,
+            scopes=scopes,
+            ttl_s=self.ttl_s,
+            **kw,  # type: ignore[arg-type]
         )
         return token
 

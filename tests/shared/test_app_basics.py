@@ -51,8 +51,12 @@ async def count(session: SessionDep) -> dict[str, int]:
 
 def make_app(**platform: object):
     return create_service_app(
-        "parking", settings=service_settings("parking"), metadata=Base.metadata,
-        parts=ServiceParts(routers=[router]), title="t", platform=PlatformSettings(**platform),
+        "parking",
+        settings=service_settings("parking"),
+        metadata=Base.metadata,
+        parts=ServiceParts(routers=[router]),
+        title="t",
+        platform=PlatformSettings(**platform),
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Annotated
@@ -10,6 +12,7 @@ from typing import Annotated
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import APIRouter
 
 from dncity.cli import service_settings
@@ -44,8 +47,14 @@ async def any_scope(p: Annotated[Principal, RequireScopes("parking", "health", a
 
 
 def app():
-    return create_service_app("parking", settings=service_settings("parking"), metadata=Base.metadata,
-                              parts=ServiceParts(routers=[router]), title="t", platform=PlatformSettings())
+    return create_service_app(
+        "parking",
+        settings=service_settings("parking"),
+        metadata=Base.metadata,
+        parts=ServiceParts(routers=[router]),
+        title="t",
+        platform=PlatformSettings(),
+    )
 
 
 def b64(data: dict) -> str:
@@ -81,8 +90,21 @@ async def test_scope_and_level_rules(tokens: TokenFactory) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing", "not_bearer", "garbage", "expired", "future_nbf", "wrong_aud", "wrong_iss", "alg_none",
-     "hs256_with_public_key", "unknown_kid", "foreign_key", "id_token_typ", "tampered"],
+    [
+        "missing",
+        "not_bearer",
+        "garbage",
+        "expired",
+        "future_nbf",
+        "wrong_aud",
+        "wrong_iss",
+        "alg_none",
+        "hs256_with_public_key",
+        "unknown_kid",
+        "foreign_key",
+        "id_token_typ",
+        "tampered",
+    ],
 )
 async def test_bad_tokens_are_401_invalid_token(tokens: TokenFactory, case: str) -> None:
     now = int(time.time())
@@ -109,14 +131,9 @@ async def test_bad_tokens_are_401_invalid_token(tokens: TokenFactory, case: str)
     elif case == "alg_none":
         headers = tokens.bearer(f"{b64({'alg': 'none', 'typ': 'at+jwt', 'kid': header['kid']})}.{b64(claims)}.")
     elif case == "hs256_with_public_key":
-        public_pem = active.private_key.public_key().public_bytes(
-            encoding=__import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM,
-            format=__import__("cryptography.hazmat.primitives.serialization", fromlist=["x"]).PublicFormat.SubjectPublicKeyInfo,
-        )
+        # The classic confusion attack: HMAC keyed with the verifier's public key.
+        public_pem = active.private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         forged = f"{b64({**header, 'alg': 'HS256'})}.{b64(claims)}"
-        import hashlib
-        import hmac
-
         sig = base64.urlsafe_b64encode(hmac.new(public_pem, forged.encode(), hashlib.sha256).digest()).rstrip(b"=")
         headers = tokens.bearer(f"{forged}.{sig.decode()}")
     elif case == "unknown_kid":
@@ -127,7 +144,7 @@ async def test_bad_tokens_are_401_invalid_token(tokens: TokenFactory, case: str)
     elif case == "id_token_typ":
         headers = tokens.bearer(sign(claims, typ="JWT"))
     elif case == "tampered":
-        head, body, sig = good.split(".")
+        head, _body, sig = good.split(".")
         headers = tokens.bearer(f"{head}.{b64({**claims, 'sub': 'someone-else'})}.{sig}")
     async with running(app()) as client:
         response = await client.get("/v1/parking/authtest/mine", headers=headers)

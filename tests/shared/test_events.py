@@ -47,8 +47,14 @@ async def publish(db: Database, type_: str, data: dict, *, fail: bool = False) -
 
 def consumer(db: Database, redis, handlers, **kw) -> EventConsumer:
     return EventConsumer(
-        db=db, redis=redis, tables=tuition_events, group="tuition.test", streams=[stream_for("parking")],
-        handlers=handlers, block_ms=50, **kw,
+        db=db,
+        redis=redis,
+        tables=tuition_events,
+        group="tuition.test",
+        streams=[stream_for("parking")],
+        handlers=handlers,
+        block_ms=50,
+        **kw,
     )
 
 
@@ -86,7 +92,10 @@ async def test_outbox_event_is_relayed_as_cloudevent_and_handled_once(dbs, redis
     assert seen == ["r-1"]
     assert await processed_count(tuition) == 1
     assert await redis.xpending(stream_for("parking"), "tuition.test") == {
-        "pending": 0, "min": None, "max": None, "consumers": []
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
     }
 
 
@@ -151,8 +160,7 @@ async def test_pending_messages_of_a_crashed_consumer_are_reclaimed(dbs, redis) 
     await crashed.ensure_groups()
     # The crashed consumer read the message and died before handling or acknowledging it.
     await redis.xreadgroup("tuition.test", "crashed", {stream_for("parking"): ">"}, count=10)
-    survivor = consumer(tuition, redis, {"payment.succeeded": handler}, consumer_name="survivor",
-                        retry_base_ms=30)
+    survivor = consumer(tuition, redis, {"payment.succeeded": handler}, consumer_name="survivor", retry_base_ms=30)
     await asyncio.sleep(0.05)
     assert await survivor.reclaim() == 1
     assert seen == ["r-9"]

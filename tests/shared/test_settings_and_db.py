@@ -28,13 +28,22 @@ def test_dev_profile_accepts_defaults() -> None:
     ("settings", "platform", "message"),
     [
         (ParkingSettings(database_url=None), prod(), "SQLite"),
-        (ParkingSettings(database_url="postgresql+asyncpg://db/p"), PlatformSettings(
-            profile=Profile.prod, redis_url=None, dev_endpoints=False), "REDIS_URL"),
-        (ParkingSettings(database_url="postgresql+asyncpg://db/p"), PlatformSettings(
-            profile=Profile.prod, redis_url="redis://r", dev_endpoints=True), "DEV_ENDPOINTS"),
+        (
+            ParkingSettings(database_url="postgresql+asyncpg://db/p"),
+            PlatformSettings(profile=Profile.prod, redis_url=None, dev_endpoints=False),
+            "REDIS_URL",
+        ),
+        (
+            ParkingSettings(database_url="postgresql+asyncpg://db/p"),
+            PlatformSettings(profile=Profile.prod, redis_url="redis://r", dev_endpoints=True),
+            "DEV_ENDPOINTS",
+        ),
         (IdentitySettings(database_url="postgresql+asyncpg://db/i"), prod(), "key_encryption_secret"),
-        (IdentitySettings(database_url="postgresql+asyncpg://db/i", key_encryption_secret="short"), prod(),
-         "key_encryption_secret"),
+        (
+            IdentitySettings(database_url="postgresql+asyncpg://db/i", key_encryption_secret="short"),
+            prod(),
+            "key_encryption_secret",
+        ),
     ],
 )
 def test_prod_refuses_unsafe_configuration(settings, platform, message: str) -> None:
