@@ -111,8 +111,10 @@ def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
 
     saved = {k: os.environ.get(k) for k in [*platform_env, "DNCITY_IDENTITY_URL"]}
     os.environ.update(platform_env)
-    identity = LiveServer(identity_app()).start()
-    os.environ["DNCITY_IDENTITY_URL"] = identity.url
+    # The URL is known before the app is built, so identity's own token checks fetch its own JWKS.
+    port = embedded_redis.free_port()
+    os.environ["DNCITY_IDENTITY_URL"] = f"http://127.0.0.1:{port}"
+    identity = LiveServer(identity_app(), port=port).start()
     yield
     identity.stop()
     for key, value in saved.items():
@@ -122,9 +124,12 @@ def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def platform() -> Iterator[LivePlatform]:
-    """Every service and the gateway on real loopback ports (for end-to-end tests through the gateway)."""
+    """Every service and the gateway on real loopback ports (for end-to-end tests through the gateway).
+
+    Module-scoped: while it runs, its consumers join the same consumer groups as apps built by other
+    tests, so it must not outlive the end-to-end module that asked for it."""
     with live_platform() as running_platform:
         yield running_platform
 

@@ -83,6 +83,13 @@ class EventConsumer:
                 await self.read_new()
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # Redis lost the stream or group (restart without persistence, FLUSHDB): recreate.
+                    groups_ready = False
+                    continue
+                log.exception("consumer_loop_failed", group=self.group)
+                await asyncio.sleep(1)
             except Exception:
                 log.exception("consumer_loop_failed", group=self.group)
                 await asyncio.sleep(1)

@@ -21,8 +21,9 @@ async def test_gateway_forwards_to_each_service_and_echoes_request_id(platform: 
         assert jwks.status_code == 200 and jwks.json()["keys"]
         assert jwks.headers["x-request-id"] == "e2e-1"
         for prefix in ("/v1/payments", "/v1/parking", "/v1/health", "/v1/tuition", "/v1/identity"):
+            # Reaches the service (or the gateway's policy for that prefix), never a bare 404 page.
             missing = await client.get(f"{prefix}/no-such-thing")
-            assert missing.status_code == 404, prefix
+            assert missing.status_code in (401, 404), prefix
             assert missing.headers["content-type"] == "application/problem+json"
         unknown = await client.get("/v2/whatever")
         assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"

@@ -52,7 +52,9 @@ def test_prod_refuses_unsafe_configuration(settings, platform, message: str) -> 
 
 
 def test_prod_accepts_safe_configuration() -> None:
-    IdentitySettings(database_url="postgresql+asyncpg://db/i", key_encryption_secret=STRONG).check(prod())
+    secret_names = IdentitySettings().secrets()
+    settings = IdentitySettings(database_url="postgresql+asyncpg://db/i", **dict.fromkeys(secret_names, STRONG))
+    settings.check(prod())
 
 
 def test_prod_app_refuses_to_start_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
