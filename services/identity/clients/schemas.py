@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -39,6 +39,39 @@ class ClientCreate(BaseModel):
     token_endpoint_auth_method: AuthMethod | None = None
     logo_uri: str | None = Field(default=None, max_length=2000)
     client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{3,64}$")
+    # Public keys for private_key_jwt (a JWK Set); private members are refused.
+    jwks: dict[str, Any] | None = None
+
+    @field_validator("logo_uri")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError("the logo must be an https URL")
+        return value
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
+        keys = value.get("keys")
+        if not isinstance(keys, list) or not keys:
+            raise ValueError("jwks must be a JWK Set with at least one key")
+        for key in keys:
+            if (
+                not isinstance(key, dict)
+                or key.get("kty") not in ("RSA", "EC")
+                or any(member in key for member in ("d", "p", "q", "dp", "dq", "qi", "k"))
+            ):
+                raise ValueError("jwks must hold only public RSA or EC keys")
+        try:
+            KeySet.import_key_set(value)  # type: ignore[arg-type]
+        except (JoseError, ValueError, TypeError) as exc:
+            raise ValueError(f"jwks is not a valid JWK Set: {exc}") from exc
+        return value
 
     @field_validator("redirect_uris")
     @classmethod
@@ -60,12 +93,14 @@ class ClientCreate(BaseModel):
                 raise ValueError("public clients cannot use client_credentials")
             if self.token_endpoint_auth_method not in (None, "none"):
                 raise ValueError("public clients authenticate with 'none' (PKCE instead)")
-            self.token_endpoint_auth_method = "none"
+            self.token_endpoint_auth_method = "none"  # noqa: S105
         else:
             if self.token_endpoint_auth_method in (None, "none"):
-                self.token_endpoint_auth_method = "client_secret_basic"
+                self.token_endpoint_auth_method = "client_secret_basic"  # noqa: S105
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ValueError("authorization_code clients need at least one redirect URI")
+        if self.token_endpoint_auth_method == "private_key_jwt" and not self.jwks:  # noqa: S105
+            raise ValueError("private_key_jwt clients must register their public keys (jwks)")
         if "refresh_token" in self.grant_types and "authorization_code" not in self.grant_types:
             raise ValueError("refresh_token goes with authorization_code")
         return self
@@ -80,3 +115,4 @@ class ClientCreated(BaseModel):
     redirect_uris: list[str]
     scopes: list[str]
     token_endpoint_auth_method: str
+    logo_uri: str | None = None

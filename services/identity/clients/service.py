@@ -4,11 +4,13 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.clients.models import OAuthClient
 from services.identity.clients.schemas import ClientCreate, ClientCreated
-from shared.errors import Conflict
+from shared.db import utcnow
+from shared.errors import Conflict, NotFound
 
 
 def hash_secret(secret: str) -> str:
@@ -25,7 +27,7 @@ async def create_client(session: AsyncSession, data: ClientCreate, *, secret: st
     client_id = data.client_id or "dnc_" + secrets.token_urlsafe(12)
     if await session.get(OAuthClient, client_id) is not None:
         raise Conflict(f"client {client_id} already exists", code="client_exists")
-    if data.client_type == "confidential":
+    if data.client_type == "confidential" and data.token_endpoint_auth_method != "private_key_jwt":  # noqa: S105
         secret = secret or secrets.token_urlsafe(32)
     else:
         secret = None
@@ -41,6 +43,7 @@ async def create_client(session: AsyncSession, data: ClientCreate, *, secret: st
             scopes=list(data.scopes),
             token_endpoint_auth_method=data.token_endpoint_auth_method,
             logo_uri=data.logo_uri,
+            jwks=data.jwks,
         )
     )
     await session.flush()
@@ -53,4 +56,26 @@ async def create_client(session: AsyncSession, data: ClientCreate, *, secret: st
         redirect_uris=list(data.redirect_uris),
         scopes=list(data.scopes),
         token_endpoint_auth_method=data.token_endpoint_auth_method,
+        logo_uri=data.logo_uri,
     )
+
+
+async def list_clients(session: AsyncSession, *, limit: int, after: str | None) -> list[OAuthClient]:
+    query = select(OAuthClient).order_by(OAuthClient.client_id).limit(limit)
+    if after:
+        query = query.where(OAuthClient.client_id > after)
+    return list((await session.execute(query)).scalars())
+
+
+async def get_client(session: AsyncSession, client_id: str) -> OAuthClient:
+    row = await session.get(OAuthClient, client_id)
+    if row is None:
+        raise NotFound(f"No client {client_id}", code="client_not_found")
+    return row
+
+
+async def disable_client(session: AsyncSession, client_id: str) -> None:
+    row = await get_client(session, client_id)
+    if row.disabled_at is None:
+        row.disabled_at = utcnow()
+    await session.flush()

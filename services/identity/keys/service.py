@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.identity.keys.models import SigningKey
 from shared.db import utcnow
 
-ACCESS_TOKEN_ALG = "ES256"  # fast to sign: client-credentials throughput depends on it
-ID_TOKEN_ALG = "RS256"  # what OpenID Connect requires every relying party to support
+ACCESS_TOKEN_ALG = "ES256"  # noqa: S105  fast to sign: client-credentials throughput depends on it
+ID_TOKEN_ALG = "RS256"  # noqa: S105  what OpenID Connect requires every relying party to support
 ALGORITHMS = (ACCESS_TOKEN_ALG, ID_TOKEN_ALG)
 
 
@@ -72,8 +72,13 @@ async def create_key(session: AsyncSession, alg: str, status: str, secret: str) 
     )
     now = utcnow()
     key = SigningKey(
-        kid=kid, alg=alg, status=status, public_jwk=public_jwk, private_key_encrypted=_encrypt(pem, secret),
-        created_at=now, activated_at=now if status == "active" else None,
+        kid=kid,
+        alg=alg,
+        status=status,
+        public_jwk=public_jwk,
+        private_key_encrypted=_encrypt(pem, secret),
+        created_at=now,
+        activated_at=now if status == "active" else None,
     )
     session.add(key)
     await session.flush()
@@ -98,8 +103,8 @@ async def rotate(session: AsyncSession, secret: str, max_token_lifetime: timedel
     promoted: dict[str, str] = {}
     for alg in ALGORITHMS:
         keys = (
-            await session.execute(select(SigningKey).where(SigningKey.alg == alg).with_for_update())
-        ).scalars().all()
+            (await session.execute(select(SigningKey).where(SigningKey.alg == alg).with_for_update())).scalars().all()
+        )
         for key in keys:
             if key.status == "active":
                 key.status, key.retired_at = "retired", now
@@ -115,12 +120,16 @@ async def rotate(session: AsyncSession, secret: str, max_token_lifetime: timedel
 async def jwks(session: AsyncSession) -> dict[str, Any]:
     now = utcnow()
     rows = (
-        await session.execute(
-            select(SigningKey)
-            .where(or_(SigningKey.unpublish_after.is_(None), SigningKey.unpublish_after > now))
-            .order_by(SigningKey.created_at)
+        (
+            await session.execute(
+                select(SigningKey)
+                .where(or_(SigningKey.unpublish_after.is_(None), SigningKey.unpublish_after > now))
+                .order_by(SigningKey.created_at)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     return {"keys": [row.public_jwk for row in rows]}
 
 
@@ -137,8 +146,10 @@ class Keyring:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self._active: dict[str, ActiveKey] = {}
+        self._published: dict[str, Any] = {"keys": []}
 
     async def load(self, session: AsyncSession) -> None:
+        self._published = await jwks(session)
         rows = (await session.execute(select(SigningKey).where(SigningKey.status == "active"))).scalars().all()
         self._active = {
             row.alg: ActiveKey(
@@ -148,6 +159,10 @@ class Keyring:
             )
             for row in rows
         }
+
+    def published(self) -> dict[str, Any]:
+        """The JWKS as of the last load: identity verifies its own tokens without a database round trip."""
+        return self._published
 
     def active(self, alg: str) -> ActiveKey:
         return self._active[alg]
