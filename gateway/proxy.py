@@ -1,46 +1,130 @@
-"""The forwarding hot path: raw ASGI in, aiohttp out (httpx is several times slower here).
+"""The forwarding hot path: raw ASGI in, protocol-level HTTP/1.1 out (see gateway/upstream.py for why).
 
-Bodies are streamed both ways; a request body over the limit is refused with 413 before anything
-reaches the upstream. Hop-by-hop headers are dropped, X-Forwarded-* set, X-Request-ID and a child
-traceparent forwarded.
+A request body over the limit is refused with 413 before anything reaches the upstream. Hop-by-hop
+headers and headers a client could use to impersonate someone (internal identity headers, forwarding
+headers) are dropped; X-Forwarded-*, X-Request-ID and a child traceparent are set by the gateway.
+Each upstream call runs under the route's timeout (504 when exceeded) and its upstream's circuit
+breaker; idempotent requests on routes that allow it are retried once after a connection failure or a
+502/503 when time remains.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+from dataclasses import dataclass
 
-import aiohttp
 import structlog
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
 
-from shared.errors import problem_body
-from shared.observability import child_traceparent, current_request_id
+from gateway.breaker import CircuitBreaker, CircuitOpen
+from gateway.routes import IDEMPOTENT_METHODS
+from gateway.upstream import UpstreamClient, UpstreamConnectionError, UpstreamPool
+from shared.observability import current_request_id
 
 log = structlog.get_logger("gateway.proxy")
 
-HOP_BY_HOP = frozenset(
+# Never forwarded as sent by the client: hop-by-hop headers, headers the gateway sets itself, and
+# identity/forwarding headers a client could set to impersonate someone or hide its address.
+DROP_REQUEST_HEADERS = frozenset(
     {
-        b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
-        b"transfer-encoding", b"upgrade", b"host", b"content-length", b"x-request-id", b"traceparent",
-        b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"expect",  # the gateway has the whole body already; an upstream 100 Continue would confuse a reply
+        b"proxy-connection",
+        b"host",
+        b"content-length",
+        b"x-request-id",
+        b"traceparent",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-prefix",
+        b"forwarded",
+        b"x-real-ip",
+        b"x-client-ip",
+        b"true-client-ip",
+        b"x-original-url",
+        b"x-rewrite-url",
+        b"x-original-uri",
+        b"x-http-method-override",
+        b"x-remote-user",
+        b"remote-user",
+        b"x-user",
+        b"x-user-id",
+        b"x-sub",
+        b"x-subject",
+        b"x-client-id",
+        b"x-scope",
+        b"x-scopes",
+        b"x-principal",
+        b"x-authenticated-user",
+        b"x-authenticated-userid",
+        b"x-auth-user",
+        b"x-auth-request-user",
+        b"x-auth-request-email",
+        b"x-consumer-id",
+        b"x-consumer-username",
+        b"x-credential-identifier",
+        b"x-acr",
+        b"x-loa",
     }
 )
-RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
+# Any header starting with one of these is internal to the platform (or to a proxy) and is dropped too.
+DROP_REQUEST_PREFIXES = (
+    b"x-dncity-",
+    b"x-internal-",
+    b"x-gateway-",
+    b"x-forwarded-",
+    b"x-authenticated-",
+    b"x-auth-",
+    b"x-userinfo",
+    b"x-jwt-",
+    b"x-token-",
+)
+RESPONSE_DROP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"content-length",
+        b"server",
+        b"date",
+        b"x-request-id",
+        b"traceparent",
+    }
+)
+RETRY_STATUSES = frozenset({502, 503})
+FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
+def is_spoofable(name: bytes) -> bool:
+    return name in DROP_REQUEST_HEADERS or name.startswith(DROP_REQUEST_PREFIXES)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def send_problem(
-    send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> None:
-    body = json.dumps(problem_body(status, code, None, detail)).encode()
-    raw_headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
+class UpstreamTimeout(Exception):
+    pass
+
+
+class UpstreamUnavailable(Exception):
+    pass
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -54,77 +138,111 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
-        chunks.append(chunk)
+        if chunk:
+            chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class Proxy:
-    def __init__(self, *, max_body_bytes: int, timeout_s: float, connect_timeout_s: float, limit_per_host: int):
-        self.max_body_bytes = max_body_bytes
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s)
-        self.limit_per_host = limit_per_host
-        self.session: aiohttp.ClientSession | None = None
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float,
+        limit_per_host: int,
+        breaker_threshold: int = 5,
+        breaker_open_s: float = 10.0,
+        breaker_probes: int = 1,
+    ) -> None:
+        self.client = UpstreamClient(connect_timeout_s=connect_timeout_s, max_idle=limit_per_host)
+        self.breaker_args = {
+            "failure_threshold": breaker_threshold,
+            "open_s": breaker_open_s,
+            "half_open_probes": breaker_probes,
+        }
+        self.breakers: dict[str, CircuitBreaker] = {}
+
+    def breaker(self, service: str) -> CircuitBreaker:
+        breaker = self.breakers.get(service)
+        if breaker is None:
+            breaker = self.breakers[service] = CircuitBreaker(service, **self.breaker_args)  # type: ignore[arg-type]
+        return breaker
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.limit_per_host, ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=self.timeout, auto_decompress=False, skip_auto_headers=("User-Agent",)
-        )
+        pass
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        self.client.close()
 
-    async def forward(self, scope: Scope, receive: Receive, send: Send, base_url: str) -> None:
-        assert self.session is not None, "proxy not started"
-        declared = None
-        headers: list[tuple[str, str]] = []
-        host = ""
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = value
-            if key == b"host":
-                host = value.decode("latin-1")
-            if key not in HOP_BY_HOP:
-                headers.append((key.decode("latin-1"), value.decode("latin-1")))
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await send_problem(send, 413, "payload_too_large", f"Request body exceeds {self.max_body_bytes} bytes")
-            return
+    async def call(
+        self,
+        service: str,
+        method: str,
+        base_url: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        *,
+        timeout_s: float,
+        retry: bool,
+    ) -> UpstreamResponse:
+        """One upstream exchange under the breaker and the deadline; raises CircuitOpen,
+        UpstreamTimeout or UpstreamUnavailable. ``target`` is the raw path and query string."""
+        breaker = self.breaker(service)
+        breaker.before_call()  # raises CircuitOpen
+        attempts = 2 if retry and method in IDEMPOTENT_METHODS else 1
         try:
-            body = await read_body(receive, self.max_body_bytes)
-        except BodyTooLarge:
-            await send_problem(send, 413, "payload_too_large", f"Request body exceeds {self.max_body_bytes} bytes")
-            return
-        client = scope.get("client")
-        headers.append(("x-forwarded-for", client[0] if client else ""))
-        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
-        if host:
-            headers.append(("x-forwarded-host", host))
-        request_id = current_request_id()
-        if request_id:
-            headers.append(("x-request-id", request_id))
-        headers.append(("traceparent", child_traceparent()))
-        path = scope.get("raw_path") or scope["path"].encode()
-        url = base_url + path.decode("latin-1")
-        if scope.get("query_string"):
-            url += "?" + scope["query_string"].decode("latin-1")
-        try:
-            async with self.session.request(
-                scope["method"], aiohttp.client.URL(url, encoded=True), headers=headers, data=body or None,
-                allow_redirects=False,
-            ) as upstream:
-                out = [
-                    (k.lower(), v) for k, v in upstream.raw_headers if k.lower().decode("latin-1") not in RESPONSE_DROP
-                ]
-                payload = await upstream.read()
-                out.append((b"content-length", str(len(payload)).encode()))
-                await send({"type": "http.response.start", "status": upstream.status, "headers": out})
-                await send({"type": "http.response.body", "body": payload})
-        except TimeoutError:
-            await send_problem(send, 504, "upstream_timeout", "The service did not answer in time")
-        except aiohttp.ClientError as exc:
-            log.warning("upstream_unavailable", url=base_url, error=repr(exc))
-            await send_problem(send, 502, "upstream_unavailable", "The service is unavailable", {"retry-after": "1"})
-        except asyncio.CancelledError:
+            return await self._exchange(
+                breaker, service, method, self.client.pool(base_url), target, headers, body, timeout_s, attempts
+            )
+        except BaseException:
+            breaker.abandon()  # a half-open probe that ended without a verdict frees its slot
             raise
+
+    async def _exchange(
+        self,
+        breaker: CircuitBreaker,
+        service: str,
+        method: str,
+        pool: UpstreamPool,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+        timeout_s: float,
+        attempts: int,
+    ) -> UpstreamResponse:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        for attempt in range(1, attempts + 1):
+            try:
+                async with asyncio.timeout_at(deadline):
+                    status, raw_headers, payload = await pool.request(method, target, headers, body)
+            except TimeoutError:
+                breaker.on_failure()
+                raise UpstreamTimeout from None
+            except UpstreamConnectionError as exc:
+                if attempt < attempts and loop.time() < deadline:
+                    continue
+                breaker.on_failure()
+                log.warning("upstream_unavailable", service=service, error=str(exc), request_id=current_request_id())
+                raise UpstreamUnavailable from exc
+            if status in RETRY_STATUSES and attempt < attempts and loop.time() < deadline:
+                continue
+            if status in FAILURE_STATUSES:
+                breaker.on_failure()
+            else:
+                breaker.on_success()
+            return UpstreamResponse(status, [h for h in raw_headers if h[0] not in RESPONSE_DROP], payload)
+        raise AssertionError("unreachable")
+
+
+__all__ = [
+    "BodyTooLarge",
+    "CircuitOpen",
+    "Proxy",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "is_spoofable",
+    "read_body",
+]
