@@ -1,0 +1,138 @@
+"""Prices for an exact window, in Asia/Ho_Chi_Minh, and signed quotes.
+
+Two kinds of rate per lot and vehicle type (Da Nang practice):
+
+- ``per_visit``: a price per visit (lượt) in the day band 06:00-22:00 and another in the night band
+  22:00-06:00. A window is cut at every 06:00 and 22:00; each piece is one visit of its band, so
+  20:00-23:00 is a day visit plus a night visit, and 23:00-05:00 (across midnight) is one night visit.
+- ``hourly``: every started hour is charged at the tier its hour number falls in (``from_hour``),
+  and the hours that start on one local calendar day never cost more than the daily cap.
+
+A quote is the price of a window, signed, valid for a few minutes; it never holds anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+DAY_START, NIGHT_START = time(6, 0), time(22, 0)
+
+
+@dataclass(frozen=True)
+class Tier:
+    from_hour: int
+    price_per_hour_vnd: int
+
+
+@dataclass(frozen=True)
+class RateRule:
+    mode: str  # "per_visit" | "hourly"
+    day_price_vnd: int | None = None
+    night_price_vnd: int | None = None
+    tiers: tuple[Tier, ...] = ()
+    daily_cap_vnd: int | None = None
+
+
+@dataclass
+class Price:
+    amount_vnd: int
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _band_boundaries(start: datetime, end: datetime) -> list[datetime]:
+    """Every local 06:00 and 22:00 strictly inside (start, end), as UTC instants."""
+    out: list[datetime] = []
+    day = start.astimezone(LOCAL).date() - timedelta(days=1)
+    last = end.astimezone(LOCAL).date() + timedelta(days=1)
+    while day <= last:
+        for t in (DAY_START, NIGHT_START):
+            instant = datetime.combine(day, t, tzinfo=LOCAL).astimezone(UTC)
+            if start < instant < end:
+                out.append(instant)
+        day += timedelta(days=1)
+    return sorted(out)
+
+
+def _is_day(instant: datetime) -> bool:
+    local = instant.astimezone(LOCAL).time()
+    return DAY_START <= local < NIGHT_START
+
+
+def price_window(rule: RateRule, start: datetime, end: datetime) -> Price:
+    if end <= start:
+        return Price(0)
+    if rule.mode == "per_visit":
+        return _per_visit(rule, start, end)
+    return _hourly(rule, start, end)
+
+
+def _per_visit(rule: RateRule, start: datetime, end: datetime) -> Price:
+    cuts = [start, *_band_boundaries(start, end), end]
+    lines = []
+    for a, b in itertools.pairwise(cuts):
+        day = _is_day(a)
+        amount = (rule.day_price_vnd if day else rule.night_price_vnd) or 0
+        lines.append({"band": "day" if day else "night", "from": a.isoformat(), "to": b.isoformat(),
+                      "amount_vnd": amount})
+    return Price(sum(line["amount_vnd"] for line in lines), lines)
+
+
+def _tier_price(tiers: tuple[Tier, ...], hour_index: int) -> int:
+    price = 0
+    for tier in sorted(tiers, key=lambda t: t.from_hour):
+        if tier.from_hour <= hour_index:
+            price = tier.price_per_hour_vnd
+    return price
+
+
+def _hourly(rule: RateRule, start: datetime, end: datetime) -> Price:
+    hours = math.ceil((end - start).total_seconds() / 3600)
+    per_day: dict[str, list[int]] = {}
+    for i in range(hours):
+        local_day = (start + timedelta(hours=i)).astimezone(LOCAL).date().isoformat()
+        per_day.setdefault(local_day, []).append(_tier_price(rule.tiers, i))
+    lines = []
+    for day, prices in per_day.items():
+        raw = sum(prices)
+        capped = rule.daily_cap_vnd is not None and raw > rule.daily_cap_vnd
+        lines.append({"date": day, "hours": len(prices), "amount_vnd": rule.daily_cap_vnd if capped else raw,
+                      "capped": capped})
+    return Price(sum(line["amount_vnd"] for line in lines), lines)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_quote(secret: str, payload: dict[str, Any]) -> str:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    sig = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return f"{_b64(body)}.{_b64(sig)}"
+
+
+def read_quote(secret: str, token: str) -> dict[str, Any] | None:
+    """The quote's payload if the signature is right (expiry is the caller's rule), else None."""
+    try:
+        body_b64, sig_b64 = token.split(".", 1)
+        body = _unb64(body_b64)
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(sig_b64)):
+            return None
+        payload = json.loads(body)
+        return payload if isinstance(payload, dict) else None
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,159 @@
+"""All SQL of reservations, occupancies and charges."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.parking.lots.models import Pool
+from services.parking.lots.repository import overlapping, pool_peaks, taking
+from services.parking.reservations.models import (
+    EXPIRED,
+    FREED,
+    HELD,
+    PENDING,
+    Charge,
+    Occupancy,
+    Reservation,
+)
+
+
+async def lock_person(session: AsyncSession, sub: str) -> None:
+    """Serialise one person's bookings (PostgreSQL advisory lock; SQLite writers are serial already)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "parking:" + sub})
+
+
+async def unpaid_holds(session: AsyncSession, sub: str, now: datetime) -> int:
+    result = await session.execute(
+        select(func.count()).select_from(Reservation)
+        .where(Reservation.user_sub == sub, Reservation.status == PENDING, Reservation.hold_expires_at > now)
+    )
+    return int(result.scalar_one())
+
+
+async def expire_lapsed(session: AsyncSession, now: datetime, *, lot_id: str | None = None) -> list[str]:
+    """Release held occupancies whose hold lapsed; their pending reservations become expired."""
+    query = (
+        update(Occupancy)
+        .where(Occupancy.status == HELD, Occupancy.hold_expires_at <= now)
+        .values(status=FREED)
+        .returning(Occupancy.reservation_id, Occupancy.kind)
+        .execution_options(synchronize_session=False)
+    )
+    if lot_id is not None:
+        query = query.where(Occupancy.lot_id == lot_id)
+    rows = (await session.execute(query)).all()
+    bookings = [rid for rid, kind in rows if kind == "booking"]
+    if bookings:
+        await session.execute(
+            update(Reservation).where(Reservation.id.in_(bookings), Reservation.status == PENDING)
+            .values(status=EXPIRED, updated_at=now).execution_options(synchronize_session=False)
+        )
+    return bookings
+
+
+async def lock_pool(session: AsyncSession, pool_id: str) -> Pool:
+    """The pool row, locked: bookings of one pool take turns, so capacity is checked against committed rows."""
+    # NO KEY UPDATE: serialises bookers of the pool without clashing with the key-share locks that
+    # inserting rows referencing the pool takes (FOR UPDATE would deadlock against those).
+    query = select(Pool).where(Pool.id == pool_id).with_for_update(key_share=True)
+    return (await session.execute(query)).scalar_one()
+
+
+async def pool_has_room(session: AsyncSession, pool: Pool, start: datetime, end: datetime, now: datetime) -> bool:
+    peak = (await pool_peaks(session, [pool.id], start, end, now)).get(pool.id, 0)
+    return peak < pool.capacity
+
+
+async def space_is_free(session: AsyncSession, space_id: str, start: datetime, end: datetime, now: datetime,
+                        *, ignore: str | None = None) -> bool:
+    query = select(Occupancy.id).where(Occupancy.space_id == space_id, overlapping(start, end), taking(now))
+    if ignore:
+        query = query.where(Occupancy.id != ignore)
+    return (await session.execute(query.limit(1))).first() is None
+
+
+def _deadlock(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code == "40P01" or "deadlock detected" in str(exc.orig)
+
+
+async def insert_occupancy(session: AsyncSession, occupancy: Occupancy) -> bool:
+    """Insert in a savepoint; False when the database refuses an overlap on the space.
+
+    Two transactions inserting overlapping rows at the same instant can each wait for the other in the
+    exclusion check; PostgreSQL then aborts one with a deadlock error. Only that statement fails, so the
+    savepoint is rolled back and the loser treats the space as taken, as it would after a violation.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(occupancy)
+            await session.flush()
+    except DBAPIError as exc:
+        if not isinstance(exc, IntegrityError) and not _deadlock(exc):
+            raise
+        if occupancy in session:
+            session.expunge(occupancy)
+        return False
+    return True
+
+
+async def reinstate(session: AsyncSession, occupancy: Occupancy, now: datetime) -> bool:
+    """Take a released occupancy's place again (a payment that succeeded after its hold lapsed)."""
+    if occupancy.pool_id:
+        pool = await lock_pool(session, occupancy.pool_id)
+        if not await pool_has_room(session, pool, occupancy.start_at, occupancy.end_at, now):
+            return False
+    elif occupancy.space_id and not await space_is_free(
+        session, occupancy.space_id, occupancy.start_at, occupancy.end_at, now, ignore=occupancy.id
+    ):
+        return False
+    try:
+        async with session.begin_nested():
+            occupancy.status, occupancy.hold_expires_at = "booked", None
+            await session.flush()
+    except DBAPIError as exc:
+        if not isinstance(exc, IntegrityError) and not _deadlock(exc):
+            raise
+        await session.refresh(occupancy)
+        return False
+    return True
+
+
+async def charges_of(session: AsyncSession, reservation_ids: Sequence[str]) -> dict[str, list[Charge]]:
+    out: dict[str, list[Charge]] = {rid: [] for rid in reservation_ids}
+    if reservation_ids:
+        result = await session.execute(
+            select(Charge).where(Charge.reservation_id.in_(reservation_ids)).order_by(Charge.created_at, Charge.id)
+        )
+        for charge in result.scalars():
+            out[charge.reservation_id].append(charge)
+    return out
+
+
+async def occupancies_of(session: AsyncSession, reservation_id: str, *, lock: bool = False) -> list[Occupancy]:
+    query = select(Occupancy).where(Occupancy.reservation_id == reservation_id).order_by(Occupancy.start_at)
+    if lock:
+        query = query.with_for_update()
+    return list((await session.execute(query)).scalars())
+
+
+async def lapsed_unpaid_charges(session: AsyncSession, limit: int = 100) -> Sequence[Charge]:
+    """Open payments whose place was released (hold lapsed or reservation canceled) and not yet canceled."""
+    result = await session.execute(
+        select(Charge)
+        .join(Occupancy, Occupancy.id == Charge.occupancy_id)
+        .where(Charge.status.in_(("requires_action", "processing")), Charge.cancel_requested.is_(False),
+               Occupancy.status == FREED)
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+def upcoming_filter(now: datetime) -> object:
+    return and_(Reservation.end_at > now, Reservation.status.in_((PENDING, "confirmed", "checked_in")))
