@@ -69,7 +69,17 @@ def seed_demo() -> None:
     from dncity.seed import seed_clients
 
     shown = asyncio.run(_with_identity_session(lambda s: seed_clients(s, Path(platform.var_dir))))
-    typer.echo(json.dumps({"clients": shown}, indent=2, ensure_ascii=False))
+    from dncity.seed import seed_parking
+
+    lots = asyncio.run(seed_parking(database_url("parking")))
+    from dncity.seed import seed_tuition
+
+    school = asyncio.run(seed_tuition(database_url("tuition")))
+    from dncity.seed import seed_health
+
+    facilities = asyncio.run(seed_health(database_url("health_booking")))
+    typer.echo(json.dumps({"clients": shown, "parking_lots": lots, "school": school,
+                           "health_facilities": facilities}, indent=2, ensure_ascii=False))
 
 
 @clients_app.command("create")
@@ -118,6 +128,21 @@ def keys_rotate() -> None:
     lifetime = timedelta(seconds=max(settings.access_token_ttl_s, settings.id_token_ttl_s) + 60)
     promoted = asyncio.run(_with_identity_session(lambda s: rotate(s, settings.key_encryption_secret, lifetime)))
     typer.echo(json.dumps({"now_signing": promoted}, indent=2))
+
+
+payments_app = typer.Typer(help="Payments: reconciliation with the provider", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    date: Annotated[str, typer.Option("--date", help="Vietnam calendar day, YYYY-MM-DD")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Compare our ledger with the provider's list for one day; print every mismatch (exit 1 if any)."""
+    from services.payments.reconciliation.cli import reconcile_command
+
+    raise typer.Exit(reconcile_command(date, as_json))
 
 
 @app.command()
