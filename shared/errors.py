@@ -215,6 +215,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # A body that is not UTF-8 JSON is invalid input like any other: the declared 422, naming it.
+            error = FieldError(field="body", message="The body is not valid JSON", type="json_invalid")
+            return problem_response(
+                422,
+                "validation_error",
+                "Invalid request",
+                "Invalid value for body",
+                instance=request.url.path,
+                errors=[error],
+            )
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(exc.status_code, code, None, detail, instance=request.url.path, headers=exc.headers)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dncity import embedded_redis
 from dncity.cli import service_settings
+from shared.db import create_engine
 from shared.migrations import upgrade
 from shared.redis import create_redis
 from shared.settings import SERVICE_NAMES, PlatformSettings
@@ -107,12 +108,12 @@ def platform_env(
 def _apply_env(platform_env: dict[str, str]) -> Iterator[None]:
     """The test platform's environment, plus identity served over real HTTP for JWKS look-ups."""
     from services.identity.app import create_app as identity_app
-    from tests.helpers.live import LiveServer
+    from tests.helpers.live import LiveServer, reserve_port
 
     saved = {k: os.environ.get(k) for k in [*platform_env, "DNCITY_IDENTITY_URL"]}
     os.environ.update(platform_env)
     # The URL is known before the app is built, so identity's own token checks fetch its own JWKS.
-    port = embedded_redis.free_port()
+    port = reserve_port()
     os.environ["DNCITY_IDENTITY_URL"] = f"http://127.0.0.1:{port}"
     identity = LiveServer(identity_app(), port=port).start()
     yield
@@ -141,7 +142,8 @@ async def tokens() -> TokenFactory:
 
 
 async def truncate_all(url: str, metadata: MetaData) -> None:
-    engine = create_async_engine(url)
+    # The platform's own engine settings: on SQLite, wait for the write lock a background task may hold.
+    engine = create_engine(url)
     async with engine.begin() as conn:
         tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEEP_TABLES]
         if url.startswith("postgresql") and tables:

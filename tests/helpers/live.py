@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from typing import Any
@@ -13,10 +14,30 @@ import uvicorn
 from dncity.embedded_redis import free_port
 
 
+# Ports handed out by reserve_port(), with their still-bound sockets: nobody else can take the port
+# between choosing it (to tell other apps the URL) and the server starting on it.
+_reserved: dict[int, socket.socket] = {}
+_reserved_lock = threading.Lock()
+
+
+def reserve_port(host: str = "127.0.0.1") -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = int(sock.getsockname()[1])
+    with _reserved_lock:
+        _reserved[port] = sock
+    return port
+
+
 class LiveServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or reserve_port(host)
+        with _reserved_lock:
+            self._socket = _reserved.pop(self.port, None)
+        if self._socket is None and port is None:
+            self.port = free_port(host)
         self.server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False, lifespan="on")
         )
@@ -27,7 +48,7 @@ class LiveServer:
         return f"http://{self.host}:{self.port}"
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        asyncio.run(self.server.serve(sockets=[self._socket] if self._socket is not None else None))
 
     def start(self, timeout: float = 20.0) -> LiveServer:
         self.thread.start()

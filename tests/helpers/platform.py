@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from dncity.embedded_redis import free_port
 from dncity.processes import FACTORIES
-from tests.helpers.live import LiveServer
+from tests.helpers.live import LiveServer, reserve_port
 
 
 @dataclass
@@ -38,7 +37,7 @@ def live_platform() -> Iterator[LivePlatform]:
     last; environment variables tell each where the others are."""
     platform = LivePlatform(urls={"identity": os.environ["DNCITY_IDENTITY_URL"]})
     names = [n for n in FACTORIES if n not in ("identity", "gateway")]
-    ports = {name: free_port() for name in [*names, "gateway"]}
+    ports = {name: reserve_port() for name in [*names, "gateway"]}
     saved = {k: os.environ.get(k) for k in [f"DNCITY_{n.upper()}_URL" for n in ports]}
     for name, port in ports.items():
         os.environ[f"DNCITY_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"

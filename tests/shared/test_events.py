@@ -111,16 +111,15 @@ async def test_failed_handler_is_retried_with_backoff_then_succeeds(dbs, redis) 
         if attempts < 3:
             raise RuntimeError("downstream not ready")
 
-    c = consumer(tuition, redis, {"payment.succeeded": flaky}, retry_base_ms=50)
+    c = consumer(tuition, redis, {"payment.succeeded": flaky}, retry_base_ms=300)
     await c.ensure_groups()
     await c.read_new()
     assert attempts == 1 and await processed_count(tuition) == 0  # the failure rolled back its row
-    assert await c.reclaim() == 0  # backoff not yet elapsed
-    await asyncio.sleep(0.06)
+    assert await c.reclaim() == 0  # backoff (300 ms) not yet elapsed
+    await asyncio.sleep(0.35)
     assert await c.reclaim() == 1 and attempts == 2
-    await asyncio.sleep(0.06)
-    assert await c.reclaim() == 0  # second backoff is 100 ms
-    await asyncio.sleep(0.06)
+    assert await c.reclaim() == 0  # the second backoff is 600 ms
+    await asyncio.sleep(0.65)
     assert await c.reclaim() == 1 and attempts == 3
     assert await processed_count(tuition) == 1
     assert (await redis.xpending(stream_for("parking"), "tuition.test"))["pending"] == 0
