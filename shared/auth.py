@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
+import structlog
 from fastapi import Depends, Request
 from jwt import PyJWK
 
@@ -26,6 +27,7 @@ from shared.errors import Forbidden, ServiceUnavailable, Unauthorized
 ALLOWED_ALGORITHMS = ("ES256", "RS256")
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105  (a media type, not a secret)
 LOA_PREFIX = "urn:dncity:loa:"
+log = structlog.get_logger("auth")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class JWKSCache:
         self.min_refetch_interval_s = min_refetch_interval_s
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = 0.0
+        self._attempted_at = -float("inf")
         self._lock = asyncio.Lock()
 
     async def _refresh(self) -> None:
@@ -87,17 +90,24 @@ class JWKSCache:
         self._keys = keys
         self._fetched_at = time.monotonic()
 
-    async def get(self, kid: str) -> PyJWK | None:
+    def _needs_refresh(self, kid: str) -> bool:
         now = time.monotonic()
-        stale = now - self._fetched_at > self.ttl_s
-        if stale or (kid not in self._keys and now - self._fetched_at > self.min_refetch_interval_s):
+        # Any attempt, failed or not, waits out the interval: an unreachable identity is not hammered.
+        if now - self._attempted_at < self.min_refetch_interval_s:
+            return False
+        return now - self._fetched_at > self.ttl_s or kid not in self._keys
+
+    async def get(self, kid: str) -> PyJWK | None:
+        if self._needs_refresh(kid):
             async with self._lock:
-                if time.monotonic() - self._fetched_at > min(self.ttl_s, self.min_refetch_interval_s) or stale:
+                if self._needs_refresh(kid):  # another waiter may have refreshed meanwhile
+                    self._attempted_at = time.monotonic()
                     try:
                         await self._refresh()
                     except Exception as exc:
-                        if not self._keys:
-                            raise ServiceUnavailable("Token keys are unavailable", code="jwks_unavailable") from exc
+                        log.warning("jwks_fetch_failed", error=type(exc).__name__)
+        if not self._keys:
+            raise ServiceUnavailable("Token keys are unavailable", code="jwks_unavailable")
         return self._keys.get(kid)
 
 

@@ -84,7 +84,7 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):
+                if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
                     # Redis lost the stream or group (restart without persistence, FLUSHDB): recreate.
                     groups_ready = False
                     continue

@@ -153,3 +153,40 @@ async def test_bad_tokens_are_401_invalid_token(tokens: TokenFactory, case: str)
     assert response.headers["www-authenticate"].startswith("Bearer")
     if case not in ("missing", "not_bearer"):
         assert response.json()["code"] == "invalid_token"
+
+
+async def test_jwks_cache_backs_off_while_identity_is_unreachable() -> None:
+    from shared.auth import JWKSCache
+    from shared.errors import ServiceUnavailable
+
+    calls = 0
+
+    async def failing_fetch() -> dict:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("identity down")
+
+    cache = JWKSCache(failing_fetch, ttl_s=300, min_refetch_interval_s=60)
+    for _ in range(20):
+        with pytest.raises(ServiceUnavailable):
+            await cache.get("some-kid")
+    assert calls == 1
+
+
+async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval() -> None:
+    from shared.auth import JWKSCache
+
+    calls = 0
+    jwk = {"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+           "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+
+    async def fetch() -> dict:
+        nonlocal calls
+        calls += 1
+        return {"keys": [jwk]}
+
+    cache = JWKSCache(fetch, ttl_s=300, min_refetch_interval_s=60)
+    assert (await cache.get("k1")) is not None
+    for _ in range(10):
+        assert await cache.get("unknown") is None
+    assert calls == 1
