@@ -98,7 +98,8 @@ class JWKSCache:
         return now - self._fetched_at > self.ttl_s or kid not in self._keys
 
     async def get(self, kid: str) -> PyJWK | None:
-        if self._needs_refresh(kid):
+        # With no keys yet, wait for a fetch that may be in flight rather than failing beside it.
+        if not self._keys or self._needs_refresh(kid):
             async with self._lock:
                 if self._needs_refresh(kid):  # another waiter may have refreshed meanwhile
                     self._attempted_at = time.monotonic()

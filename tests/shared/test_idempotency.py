@@ -93,6 +93,6 @@ async def test_fifty_concurrent_requests_with_one_key_do_the_work_once(tokens: T
         responses = await asyncio.gather(
             *(client.post("/v1/payments/idemtest/charges", json={"amount_vnd": 7000}, headers=auth) for _ in range(50))
         )
-        assert {r.status_code for r in responses} == {201}
+        assert {r.status_code for r in responses} == {201}, [r.text for r in responses if r.status_code != 201][:1]
         assert len({r.json()["id"] for r in responses}) == 1
         assert (await client.get("/v1/payments/idemtest/count")).json() == {"n": 1}
