@@ -69,6 +69,9 @@ def seed_demo() -> None:
     from dncity.seed import seed_clients
 
     shown = asyncio.run(_with_identity_session(lambda s: seed_clients(s, Path(platform.var_dir))))
+    from dncity.seed import seed_accounts
+
+    accounts = asyncio.run(_with_identity_session(lambda s: seed_accounts(s, Path(platform.var_dir))))
     from dncity.seed import seed_parking
 
     lots = asyncio.run(seed_parking(database_url("parking")))
@@ -78,7 +81,7 @@ def seed_demo() -> None:
     from dncity.seed import seed_health
 
     facilities = asyncio.run(seed_health(database_url("health_booking")))
-    typer.echo(json.dumps({"clients": shown, "parking_lots": lots, "school": school,
+    typer.echo(json.dumps({"accounts": accounts, "clients": shown, "parking_lots": lots, "school": school,
                            "health_facilities": facilities}, indent=2, ensure_ascii=False))
 
 

@@ -1,8 +1,9 @@
-"""Idempotent demo data for the embedded profile: OAuth clients now; lots, facilities and schools as
-their services land.
+"""Idempotent demo data for the embedded profile: OAuth clients, a demo resident and tourist, demo
+parking lots, health facilities and a school.
 
-Demo client secrets are random, generated on the first seed and kept in ``var/demo-clients.json``
-(never in the repository), so reseeding prints the same working credentials.
+Demo client secrets and account passwords are random, generated on the first seed and kept in
+``var/demo-clients.json`` / ``var/demo-accounts.json`` (never in the repository), so reseeding prints the
+same working credentials.
 """
 
 from __future__ import annotations
@@ -364,4 +365,56 @@ async def seed_health(url: str) -> list[dict[str, Any]]:
                               "practitioners": list(names)})
     finally:
         await db.dispose()
+    return shown
+
+
+class _CapturingSender:
+    """Receives the demo accounts' verification SMS so the seed can verify them like a person would."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    async def send(self, session: AsyncSession, *, to: str, body: str, kind: str) -> None:
+        self.bodies.append(body)
+
+
+DEMO_ACCOUNTS: list[dict[str, Any]] = [
+    {"kind": "citizen", "full_name": "Nguyễn Văn An", "phone": "0905000001", "date_of_birth": "1990-05-17",
+     "citizen_id": "048090000001", "preferred_language": "vi"},
+    {"kind": "foreigner", "full_name": "Emma Schmidt", "phone": "+4915112345678", "date_of_birth": "1992-08-03",
+     "passport_number": "C01X00T47", "nationality": "DEU", "preferred_language": "en"},
+]
+
+
+async def seed_accounts(session: AsyncSession, var_dir: Path) -> list[dict[str, Any]]:
+    """A demo resident and a demo tourist, registered and verified through identity's own code.
+
+    Their passwords are random, made on the first seed and kept in ``var/demo-accounts.json``."""
+    import re
+
+    from pydantic import TypeAdapter
+
+    from services.identity.accounts.schemas import Registration
+    from services.identity.accounts.service import find_by_login, register, verify_registration
+
+    path = var_dir / "demo-accounts.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    shown: list[dict[str, Any]] = []
+    for spec in DEMO_ACCOUNTS:
+        password = stored.get(spec["phone"]) or f"Demo {secrets.token_urlsafe(12)}"
+        data = TypeAdapter(Registration).validate_python({**spec, "password": password})
+        account, _ = await find_by_login(session, data.phone)
+        if account is None:
+            sender = _CapturingSender()
+            row = await register(session, None, sender, data)  # type: ignore[arg-type]
+            code = re.search(r"\b(\d{6})\b", sender.bodies[-1])
+            assert code, "the registration SMS carries a 6-digit code"
+            account = await verify_registration(session, row.id, code.group(1))
+        elif spec["phone"] not in stored:
+            continue  # registered by a person, not by this seed: leave it alone
+        stored[spec["phone"]] = password
+        shown.append({"kind": spec["kind"], "login": data.phone, "password": password, "sub": account.id})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored, indent=2))
+    path.chmod(0o600)
     return shown
