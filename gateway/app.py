@@ -602,6 +602,7 @@ class Gateway:
                 available = {k: v for k, v in docs.items() if v is not None}
                 own = app.openapi()
                 cache["doc"] = openapi.merge(available, title=app.title, version=VERSION, own=own)
+                openapi.declare_edge_responses(cache["doc"], match)
                 cache["doc"]["info"]["x-services-unavailable"] = sorted(set(docs) - set(available))
                 cache["at"] = time.monotonic()
             return JSONResponse(cache["doc"])

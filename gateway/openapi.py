@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -22,6 +23,36 @@ def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
     if isinstance(node, list):
         return [_rewrite_refs(v, renames) for v in node]
     return node
+
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_EDGE_ALWAYS = {
+    "400": "Malformed request at the edge (e.g. an access token in the query string)",
+    "429": "Rate limited (Retry-After and RateLimit headers)",
+    "502": "The service is unavailable",
+    "503": "Circuit open or rate limiter unavailable (Retry-After)",
+    "504": "The service did not answer in time",
+}
+_EDGE_AUTH = {"401": "Missing or invalid access token", "403": "Insufficient scope or not a person's token"}
+_BODY_METHODS = frozenset({"post", "put", "patch"})
+
+
+def declare_edge_responses(doc: dict[str, Any], policy_for: Callable[[str, str], Any]) -> None:
+    """Declare the statuses the gateway itself may answer on each forwarded operation (its policy)."""
+    for path, item in doc.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            route = policy_for(method.upper(), path)
+            if route is None or getattr(route.policy, "local", False):
+                continue
+            extra = dict(_EDGE_ALWAYS)
+            if route.policy.auth != "public":
+                extra.update(_EDGE_AUTH)
+            if method in _BODY_METHODS:
+                extra["413"] = "Request body too large"
+            for status, description in extra.items():
+                operation["responses"].setdefault(status, {"description": description, "content": _PROBLEM})
 
 
 def merge(documents: dict[str, dict[str, Any]], *, title: str, version: str, own: dict[str, Any]) -> dict[str, Any]:

@@ -46,5 +46,11 @@ async def test_aggregated_openapi_covers_every_service(platform: LivePlatform) -
         for prefix in ("/v1/identity/", "/v1/payments/", "/v1/parking/", "/v1/health/", "/v1/tuition/"):
             assert any(p.startswith(prefix) for p in paths), prefix
         assert doc["info"]["x-services-unavailable"] == []
+        # What the gateway itself may answer is declared on each forwarded operation.
+        reserve = doc["paths"]["/v1/parking/reservations"]["post"]["responses"]
+        assert {"401", "403", "413", "429", "502", "503", "504"} <= set(reserve)
+        search = doc["paths"]["/v1/parking/lots"]["get"]["responses"]
+        assert "429" in search and "401" not in search  # public at the edge
+        assert "Problem" in doc["components"]["schemas"]
         docs = await client.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
