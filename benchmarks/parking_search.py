@@ -2,35 +2,48 @@
 
     DNCITY_BENCH_PG_URL=postgresql+asyncpg://postgres@127.0.0.1:5432 .venv/bin/python benchmarks/parking_search.py
 
-Creates a throw-away database, migrates it with the real migrations, seeds 500 lots (20 numbered car
-spaces and a 200-place motorbike pool each, a third of them half booked), then drives the real app
-in-process (httpx ASGI transport, one event loop, so app and client share one core):
+Measures the app as it runs in production, not in the load generator's process:
 
-- search: GET /v1/parking/lots around random points of Da Nang for ``--seconds``; requests/s, p50, p99;
-- contention: 100 concurrent POST /v1/parking/reservations for the last 10 spaces, for one chosen
+- creates a throw-away database, migrates it with the real migrations and seeds 500 lots through the
+  service code (20 numbered car spaces and a 200-place motorbike pool each, a third of them half booked);
+- serves the real app with granian (one worker) pinned to core 0 (``taskset -c 0``);
+- drives it from core 1: wrk for search (GET /v1/parking/lots around random points of Da Nang, at
+  ``--connections`` connections and at one connection), and this process (pinned to core 1) for the
+  contention test: 100 concurrent POST /v1/parking/reservations for the last 10 spaces, for one chosen
   space and for the last 30 pool places (free rate, so the figures are parking's own path without the
   payments round trip); checks exactly the free number succeed and the rest get 409; p50, p99.
 
-Tokens are real ES256 JWTs verified by the app (a local key stands in for identity's JWKS).
+PostgreSQL itself runs wherever the OS puts it (both cores), so it competes with the app for core 0.
+Tokens are real ES256 JWTs verified by the app (a local key stands in for identity's JWKS; the server
+process gets the public JWKS in an environment variable, see ``bench_app``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import random
-import statistics
+import re
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 from jwt.algorithms import ECAlgorithm
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -45,6 +58,7 @@ from shared.db import Database
 from shared.migrations import upgrade
 from shared.settings import PlatformSettings
 
+ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 # Da Nang's centre and a ~12 km box around it.
 LAT0, LON0, SPAN = 16.05, 108.20, 0.11
@@ -68,11 +82,30 @@ class Keys:
                   "iat": now, "exp": now + 3600, "jti": uuid.uuid4().hex, "acr": "urn:dncity:loa:1"}
         return jwt.encode(claims, self.private, algorithm="ES256", headers={"kid": "bench", "typ": "at+jwt"})
 
-    def verifier(self) -> TokenVerifier:
-        async def fetch() -> dict[str, Any]:
-            return self.jwks
 
-        return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=JWKSCache(fetch))
+def bench_app() -> FastAPI:
+    """The server side (granian --factory): the real parking app on the bench database, with the bench JWKS."""
+    jwks = json.loads(os.environ["DNCITY_BENCH_JWKS"])
+    app = create_app(
+        ParkingSettings(database_url=os.environ["DNCITY_BENCH_DB_URL"],
+                        db_pool_size=int(os.environ.get("DNCITY_BENCH_DB_POOL", "10")),
+                        expiry_sweep_interval_s=3600),
+        PlatformSettings(redis_url=None, public_base_url=ISSUER, log_level="WARNING",
+                         payments_url="http://127.0.0.1:9"),
+    )
+    inner = app.router.lifespan_context
+
+    async def fetch() -> dict[str, Any]:
+        return jwks
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            a.state.verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=JWKSCache(fetch))
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 async def admin(server: str, sql: str) -> None:
@@ -113,122 +146,225 @@ async def seed(url: str, n_lots: int) -> None:
                     await session.flush()
                     session.add(Occupancy(reservation_id=r.id, lot_id=lot.id, space_id=space.id, kind="booking",
                                           start_at=start, end_at=end, status="booked"))
+    # Planner statistics, as a database in service has them (autovacuum would get there a bit later).
+    async with db.engine.connect() as conn:
+        await conn.execute(text("ANALYZE"))
+        await conn.commit()
     await db.dispose()
 
 
-async def bench_search(client: httpx.AsyncClient, seconds: float, concurrency: int) -> dict[str, float]:
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants (granian runs a worker child)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo += [int(c) for c in children]
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(url: str, keys: Keys, pool: int) -> Any:
+    port = free_port()
+    env = {**os.environ, "DNCITY_BENCH_DB_URL": url, "DNCITY_BENCH_JWKS": json.dumps(keys.jwks),
+           "DNCITY_BENCH_DB_POOL": str(pool), "PYTHONPATH": str(ROOT)}
+    cmd = ["taskset", "-c", "0", str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "--factory",
+           "benchmarks.parking_search:bench_app", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           "--loop", "uvloop", "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("server exited")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start")
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+WRK_SCRIPT = """
+math.randomseed(%(seed)d)
+request = function()
+  local lat = %(lat0)f + (math.random() - 0.5) * 0.06
+  local lon = %(lon0)f + (math.random() - 0.5) * 0.06
+  return wrk.format("GET", string.format(
+    "/v1/parking/lots?lat=%%.6f&lon=%%.6f&radius_m=1500&vehicle_type=car&start_at=%(start)s&end_at=%(end)s&limit=20",
+    lat, lon))
+end
+"""
+
+
+def wrk(base: str, connections: int, seconds: float) -> dict[str, Any]:
     start, end = window()
-    rng = random.Random(1)
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    deadline = time.perf_counter() + seconds
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    script = WRK_SCRIPT % {"seed": random.randrange(1 << 30), "lat0": LAT0, "lon0": LON0,
+                           "start": start.astimezone(UTC).strftime(fmt), "end": end.astimezone(UTC).strftime(fmt)}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+             "--timeout", "10s", "-s", f.name, base],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    finally:
+        os.unlink(f.name)
 
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            params = {"lat": LAT0 + rng.uniform(-0.03, 0.03), "lon": LON0 + rng.uniform(-0.03, 0.03),
-                      "radius_m": 1500, "vehicle_type": "car", "start_at": start.isoformat(),
-                      "end_at": end.isoformat(), "limit": 20}
-            t0 = time.perf_counter()
-            response = await client.get("/v1/parking/lots", params=params)
-            latencies.append(time.perf_counter() - t0)
-            statuses[response.status_code] += 1
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert m, out
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
-    began, cpu0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*[worker() for _ in range(concurrency)])
-    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu0
-    assert set(statuses) == {200}, statuses
-    # Requests per CPU-second of this process (app and client together): what one free core would
-    # sustain, independent of other load on the machine (PostgreSQL's own CPU is not counted).
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": pct(latencies, 0.5),
-            "p99_ms": pct(latencies, 0.99), "mean_ms": statistics.mean(latencies) * 1000,
-            "per_cpu_s": len(latencies) / cpu if cpu else 0.0}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    assert not errors and not socket_errors, out
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+            "p50_ms": ms("50%"), "p99_ms": ms("99%")}
 
 
-async def contend(client: httpx.AsyncClient, keys: Keys, lot_id: str, vehicle: str, n: int,
+async def contend(client: httpx.AsyncClient, keys: Keys, pid: int, lot_id: str, vehicle: str, n: int,
                   space_id: str | None = None) -> dict[str, Any]:
     start, end = window()
     start, end = start + timedelta(days=1), end + timedelta(days=1)
-
-    async def one(i: int) -> tuple[int, float]:
+    # Tokens are signed before the clock starts: the client's own signing is not the server's latency.
+    requests = []
+    for i in range(n):
         headers = {"Authorization": "Bearer " + keys.token(f"c{i}-{uuid.uuid4().hex[:6]}", "dncity-mobile", "parking"),
                    "Idempotency-Key": uuid.uuid4().hex}
         body = {"lot_id": lot_id, "vehicle_type": vehicle, "plate_number": f"43A-{i:03d}.45",
                 "start_at": start.isoformat(), "end_at": end.isoformat()}
         if space_id:
             body["space_id"] = space_id
+        requests.append((headers, body))
+
+    async def one(headers: dict[str, str], body: dict[str, Any]) -> tuple[int, float]:
         t0 = time.perf_counter()
         response = await client.post("/v1/parking/reservations", json=body, headers=headers)
         return response.status_code, time.perf_counter() - t0
 
-    began = time.perf_counter()
-    results = await asyncio.gather(*[one(i) for i in range(n)])
-    elapsed = time.perf_counter() - began
+    began, cpu0 = time.perf_counter(), tree_cpu_s(pid)
+    results = await asyncio.gather(*[one(h, b) for h, b in requests])
+    elapsed, cpu = time.perf_counter() - began, tree_cpu_s(pid) - cpu0
     latencies = [t for _, t in results]
     return {"statuses": dict(Counter(s for s, _ in results)), "wall_s": round(elapsed, 3),
-            "p50_ms": round(pct(latencies, 0.5), 1), "p99_ms": round(pct(latencies, 0.99), 1)}
+            "p50_ms": round(pct(latencies, 0.5), 1), "p99_ms": round(pct(latencies, 0.99), 1),
+            "server_cpu_ms_per_request": round(cpu / n * 1000, 2)}
 
 
-async def main() -> None:
+async def contention(base: str, pid: int, keys: Keys) -> None:
+    operator = {"Authorization": "Bearer " + keys.token("bench-op", "bench-op", "parking.lots.write")}
+    free = {"mode": "per_visit", "day_price_vnd": 0, "night_price_vnd": 0}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        lot = (await client.post("/v1/parking/operator/lots", headers=operator, json={
+            "name": "Contended", "address": "x", "lat": LAT0, "lon": LON0})).json()
+        spaces = (await client.post(f"/v1/parking/operator/lots/{lot['id']}/spaces", headers=operator,
+                                    json={"spaces": [{"label": f"C{i}"} for i in range(10)]})).json()
+        assert len(spaces) == 10, spaces
+        await client.post(f"/v1/parking/operator/lots/{lot['id']}/pools", headers=operator,
+                          json={"vehicle_type": "motorbike", "capacity": 30})
+        for vehicle in ("car", "motorbike"):
+            await client.put(f"/v1/parking/operator/lots/{lot['id']}/rates/{vehicle}", headers=operator, json=free)
+        lot2 = (await client.post("/v1/parking/operator/lots", headers=operator, json={
+            "name": "One space", "address": "x", "lat": LAT0, "lon": LON0})).json()
+        one = (await client.post(f"/v1/parking/operator/lots/{lot2['id']}/spaces", headers=operator,
+                                 json={"spaces": [{"label": "ONLY"}]})).json()
+        await client.put(f"/v1/parking/operator/lots/{lot2['id']}/rates/car", headers=operator, json=free)
+        # Warm the app's connection pool and code paths with a reservation elsewhere in time.
+        await client.get("/healthz")
+
+        any_space = await contend(client, keys, pid, lot["id"], "car", 100)
+        print(f"contention, 100 concurrent for 10 spaces: {any_space}")
+        assert any_space["statuses"] == {201: 10, 409: 90}, any_space
+        chosen = await contend(client, keys, pid, lot2["id"], "car", 100, space_id=one[0]["id"])
+        print(f"contention, 100 concurrent for one chosen space: {chosen}")
+        assert chosen["statuses"] == {201: 1, 409: 99}, chosen
+        pool = await contend(client, keys, pid, lot["id"], "motorbike", 100)
+        print(f"contention, 100 concurrent for 30 pool places: {pool}")
+        assert pool["statuses"] == {201: 30, 409: 70}, pool
+
+
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lots", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--db-pool", type=int, default=10)
+    parser.add_argument("--keep-db", help="reuse (and keep) this seeded database name")
+    parser.add_argument("--only", choices=("search", "contention"), help="run one part only")
     args = parser.parse_args()
-    server = os.environ.get("DNCITY_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-    name = f"dncity_bench_parking_{os.getpid()}"
-    url = f"{server}/{name}"
-    await admin(server, f'CREATE DATABASE "{name}"')
+    # The load generator (this process and wrk) stays on core 1; the server gets core 0.
+    os.sched_setaffinity(0, {1})
+    server_url = os.environ.get("DNCITY_BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+    name = args.keep_db or f"dncity_bench_parking_{os.getpid()}"
+    url = f"{server_url}/{name}"
     try:
-        await asyncio.to_thread(upgrade, "parking", url)
-        t0 = time.perf_counter()
-        await seed(url, args.lots)
-        print(f"seeded {args.lots} lots (20 spaces + a 200-place pool each) in {time.perf_counter() - t0:.1f} s")
+        if not args.keep_db or not asyncio.run(exists(server_url, name)):
+            asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
+            upgrade("parking", url)
+            t0 = time.perf_counter()
+            asyncio.run(seed(url, args.lots))
+            print(f"seeded {args.lots} lots (20 spaces + a 200-place pool each) in {time.perf_counter() - t0:.1f} s")
         keys = Keys()
-        app = create_app(
-            ParkingSettings(database_url=url, db_pool_size=8, expiry_sweep_interval_s=3600),
-            PlatformSettings(redis_url=None, public_base_url=ISSUER, log_level="WARNING",
-                             payments_url="http://127.0.0.1:9"),
-        )
-        async with app.router.lifespan_context(app):
-            app.state.verifier = keys.verifier()
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as client:
-                await bench_search(client, 1.0, args.concurrency)  # warm up
-                search = await bench_search(client, args.seconds, args.concurrency)
-                print(f"search: {search['requests']} requests, {search['rps']:.0f} req/s, "
-                      f"p50 {search['p50_ms']:.1f} ms, p99 {search['p99_ms']:.1f} ms, "
-                      f"{search['per_cpu_s']:.0f} req per CPU-second of app+client "
-                      f"(concurrency {args.concurrency}, radius 1.5 km, 20 per page; load average "
-                      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-                operator = {"Authorization": "Bearer " + keys.token("bench-op", "bench-op", "parking.lots.write")}
-                free = {"mode": "per_visit", "day_price_vnd": 0, "night_price_vnd": 0}
-                lot = (await client.post("/v1/parking/operator/lots", headers=operator, json={
-                    "name": "Contended", "address": "x", "lat": LAT0, "lon": LON0})).json()
-                spaces = (await client.post(f"/v1/parking/operator/lots/{lot['id']}/spaces", headers=operator,
-                                            json={"spaces": [{"label": f"C{i}"} for i in range(10)]})).json()
-                await client.post(f"/v1/parking/operator/lots/{lot['id']}/pools", headers=operator,
-                                  json={"vehicle_type": "motorbike", "capacity": 30})
-                for vehicle in ("car", "motorbike"):
-                    await client.put(f"/v1/parking/operator/lots/{lot['id']}/rates/{vehicle}", headers=operator,
-                                     json=free)
-                any_space = await contend(client, keys, lot["id"], "car", 100)
-                print(f"contention, 100 concurrent for 10 spaces: {any_space}")
-                assert any_space["statuses"] == {201: 10, 409: 90}, any_space
-                lot2 = (await client.post("/v1/parking/operator/lots", headers=operator, json={
-                    "name": "One space", "address": "x", "lat": LAT0, "lon": LON0})).json()
-                one = (await client.post(f"/v1/parking/operator/lots/{lot2['id']}/spaces", headers=operator,
-                                         json={"spaces": [{"label": "ONLY"}]})).json()
-                await client.put(f"/v1/parking/operator/lots/{lot2['id']}/rates/car", headers=operator, json=free)
-                chosen = await contend(client, keys, lot2["id"], "car", 100, space_id=one[0]["id"])
-                print(f"contention, 100 concurrent for one chosen space: {chosen}")
-                assert chosen["statuses"] == {201: 1, 409: 99}, chosen
-                pool = await contend(client, keys, lot["id"], "motorbike", 100)
-                print(f"contention, 100 concurrent for 30 pool places: {pool}")
-                assert pool["statuses"] == {201: 30, 409: 70}, pool
-                assert spaces
+        with server(url, keys, args.db_pool) as (base, pid):
+            if args.only != "contention":
+                search(base, pid, args)
+            if args.only != "search":
+                asyncio.run(contention(base, pid, keys))
     finally:
-        await admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not args.keep_db:
+            asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def search(base: str, pid: int, args: argparse.Namespace) -> None:
+    wrk(base, args.connections, 2)  # warm up
+    cpu0 = tree_cpu_s(pid)
+    many = wrk(base, args.connections, args.seconds)
+    cpu_ms = (tree_cpu_s(pid) - cpu0) / many["requests"] * 1000
+    # Server CPU per request: what the core could sustain if the app had it to itself (on a shared
+    # machine the wall-clock req/s also depends on what else runs on core 0, PostgreSQL included).
+    print(f"search, {args.connections} connections: {many['requests']} requests, {many['rps']:.0f} req/s, "
+          f"p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms; server CPU {cpu_ms:.2f} ms/request "
+          f"(= {1000 / cpu_ms:.0f} req per CPU-second)")
+    single = wrk(base, 1, min(args.seconds, 5))
+    print(f"search, 1 connection: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, "
+          f"p99 {single['p99_ms']:.1f} ms")
+    print(f"(server: granian 1 worker on core 0; wrk on core 1; radius 1.5 km, 20 per page; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+async def exists(server_url: str, name: str) -> bool:
+    engine = create_async_engine(f"{server_url}/postgres")
+    async with engine.connect() as conn:
+        found = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).first()
+    await engine.dispose()
+    return found is not None
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.path.insert(0, str(ROOT))
+    main()

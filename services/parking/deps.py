@@ -10,7 +10,8 @@ from services.parking.settings import ParkingSettings
 from shared.auth import Principal, RequireClient, RequireUser
 
 
-def _settings(request: Request) -> ParkingSettings:
+async def _settings(request: Request) -> ParkingSettings:
+    # async: FastAPI runs a plain def dependency in a worker thread, a thread hop on every request.
     settings: ParkingSettings = request.app.state.settings
     return settings
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 
 from services.parking.lots.models import Lot
 from services.parking.pricing import LOCAL
@@ -40,7 +41,12 @@ def check_window(
                           "the window is outside the lot's opening hours")
 
 
-def within_opening_hours(lot: Lot, start: datetime, end: datetime) -> bool:
+class HasOpeningHours(Protocol):
+    opens_at: time | None
+    closes_at: time | None
+
+
+def within_opening_hours(lot: HasOpeningHours, start: datetime, end: datetime) -> bool:
     """Whether [start, end] lies inside one local opening period (periods may run past midnight)."""
     if lot.opens_at is None or lot.closes_at is None:
         return True

@@ -6,12 +6,14 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, String, and_, bindparam, case, distinct, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.parking.lots.models import Lot, Pool, Rate, Space
 from services.parking.reservations.models import BOOKED, HELD, Occupancy
+from shared.db import UTCDateTime
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -32,13 +34,74 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
-async def lots_in_box(session: AsyncSession, lat: float, lon: float, radius_m: float) -> Sequence[Lot]:
+def box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """The lat/lon bounding box of a circle (a prefilter the ix_lots_lat_lon index serves)."""
     dlat = math.degrees(radius_m / EARTH_RADIUS_M)
     dlon = math.degrees(radius_m / (EARTH_RADIUS_M * max(0.01, math.cos(math.radians(lat)))))
-    result = await session.execute(
-        select(Lot).where(Lot.lat.between(lat - dlat, lat + dlat), Lot.lon.between(lon - dlon, lon + dlon))
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def _search_query() -> Any:
+    """The statement of ``search_candidates``, built once: parameters are bound per call."""
+    # Core tables, not ORM entities: the rows are plain tuples and execution skips the ORM's compile step.
+    lot, rate, pool, occ = Lot.__table__.c, Rate.__table__.c, Pool.__table__.c, Occupancy.__table__.c
+    space_t = Space.__table__.alias("space")
+    space = space_t.c
+    vehicle_type = bindparam("vehicle_type", type_=String())
+    start, end, now = (bindparam(n, type_=UTCDateTime()) for n in ("start", "end", "now"))
+
+    def n_spaces(*extra: Any) -> Any:
+        return (select(func.count()).select_from(space_t)
+                .where(space.lot_id == lot.id, space.vehicle_type == vehicle_type, *extra).scalar_subquery())
+
+    def n_taken(*extra: Any) -> Any:
+        return (select(func.count(distinct(occ.space_id))).select_from(Occupancy.__table__)
+                .join(space_t, space.id == occ.space_id)
+                .where(occ.lot_id == lot.id, space.vehicle_type == vehicle_type,
+                       occ.start_at < end, occ.end_at > start,
+                       or_(occ.status == BOOKED, and_(occ.status == HELD, occ.hold_expires_at > now)),
+                       *extra)
+                .scalar_subquery())
+
+    return (
+        select(
+            lot.id, lot.name, lot.address, lot.lat, lot.lon, lot.photo_url, lot.opens_at, lot.closes_at,
+            lot.cancellation_cutoff_minutes, lot.overstay_grace_minutes,
+            rate.mode.label("rate_mode"), rate.day_price_vnd.label("rate_day_price_vnd"),
+            rate.night_price_vnd.label("rate_night_price_vnd"), rate.hourly_tiers.label("rate_hourly_tiers"),
+            rate.daily_cap_vnd.label("rate_daily_cap_vnd"),
+            pool.id.label("pool_id"), pool.capacity.label("pool_capacity"),
+            pool.accessible_places.label("pool_accessible_places"),
+            # A lot counts its places of a type in a pool or numbers them, never both (add_pool/add_spaces).
+            case((pool.id.is_(None), n_spaces()), else_=0).label("spaces"),
+            case((pool.id.is_(None), n_spaces(space.accessible.is_(True))), else_=0).label("spaces_accessible"),
+            case((pool.id.is_(None), n_taken()), else_=0).label("taken"),
+            case((pool.id.is_(None), n_taken(space.accessible.is_(True))), else_=0).label("taken_accessible"),
+        )
+        .select_from(Lot.__table__)
+        .join(Rate.__table__, and_(rate.lot_id == lot.id, rate.vehicle_type == vehicle_type))
+        .outerjoin(Pool.__table__, and_(pool.lot_id == lot.id, pool.vehicle_type == vehicle_type))
+        .where(lot.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+               lot.lon.between(bindparam("lon_min"), bindparam("lon_max")))
     )
-    return result.scalars().all()
+
+
+_SEARCH = _search_query()
+
+
+async def search_candidates(session: AsyncSession | AsyncConnection, lat: float, lon: float, radius_m: float,
+                            vehicle_type: str, start: datetime, end: datetime, now: datetime) -> Sequence[Row[Any]]:
+    """Lots in the bounding box that have a rate for the vehicle type, in ONE round trip.
+
+    Each row: the lot's public columns, its rate (rate_*), its pool for the type if any (pool_*), and for
+    numbered spaces of the type: how many (spaces, spaces_accessible) and how many are taken at some
+    instant of the window (taken, taken_accessible). Pool peaks need a sweep over the pool's occupancies;
+    ``pool_peaks`` computes them for the (few) pool lots.
+    """
+    lat_min, lat_max, lon_min, lon_max = box(lat, lon, radius_m)
+    params = {"vehicle_type": vehicle_type, "start": start, "end": end, "now": now,
+              "lat_min": lat_min, "lat_max": lat_max, "lon_min": lon_min, "lon_max": lon_max}
+    return (await session.execute(_SEARCH, params)).all()
 
 
 async def pools_for(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str) -> dict[str, Pool]:
@@ -62,40 +125,7 @@ async def space_counts(session: AsyncSession, lot_ids: Sequence[str], vehicle_ty
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-async def rates_and_pools(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str
-                          ) -> tuple[dict[str, Rate], dict[str, Pool]]:
-    """The lots' rates for the vehicle type and their pools for it, in one round trip."""
-    result = await session.execute(
-        select(Rate, Pool)
-        .outerjoin(Pool, and_(Pool.lot_id == Rate.lot_id, Pool.vehicle_type == Rate.vehicle_type))
-        .where(Rate.lot_id.in_(lot_ids), Rate.vehicle_type == vehicle_type)
-    )
-    rates: dict[str, Rate] = {}
-    pools: dict[str, Pool] = {}
-    for rate, pool in result.all():
-        rates[rate.lot_id] = rate
-        if pool is not None:
-            pools[pool.lot_id] = pool
-    return rates, pools
-
-
-async def taken_spaces(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str, start: datetime,
-                       end: datetime, now: datetime) -> dict[str, dict[str, bool]]:
-    """lot id → {space id: accessible} of its spaces of the type taken at some instant of the window."""
-    result = await session.execute(
-        select(Occupancy.lot_id, Occupancy.space_id, Space.accessible)
-        .join(Space, Space.id == Occupancy.space_id)
-        .where(Occupancy.lot_id.in_(lot_ids), Space.vehicle_type == vehicle_type, overlapping(start, end),
-               taking(now))
-        .distinct()
-    )
-    taken: dict[str, dict[str, bool]] = defaultdict(dict)
-    for lot_id, space_id, accessible in result.all():
-        taken[lot_id][space_id] = accessible
-    return taken
-
-
-async def pool_peaks(session: AsyncSession, pool_ids: Sequence[str], start: datetime, end: datetime,
+async def pool_peaks(session: AsyncSession | AsyncConnection, pool_ids: Sequence[str], start: datetime, end: datetime,
                      now: datetime, *, exclude_reservation: str | None = None) -> dict[str, int]:
     """pool id → the most places taken at any one instant of the window."""
     if not pool_ids:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from services.parking.deps import Operator, Settings
 from services.parking.lots import service
@@ -27,7 +27,7 @@ from services.parking.lots.schemas import (
 )
 from services.parking.vehicles import VehicleType
 from services.parking.windows import check_window
-from shared.db import SessionDep, utcnow
+from shared.db import Database, SessionDep, utcnow
 from shared.errors import field_error, problem_responses
 
 public = APIRouter(prefix="/v1/parking/lots", tags=["lots"])
@@ -39,7 +39,7 @@ AUTH = (401, 403)
 
 @public.get("", response_model=LotSearchPage, responses=problem_responses(422))
 async def search_lots(
-    session: SessionDep, settings: Settings,
+    request: Request, settings: Settings,
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
     vehicle_type: VehicleType,
@@ -48,15 +48,24 @@ async def search_lots(
     radius_m: Annotated[int, Query(ge=1, le=20_000)] = 1000,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
-) -> LotSearchPage:
+) -> Response:
     """Lots near a point with free spaces or places for the window, nearest first, each with a quote.
 
     Public: residents and tourists browse before signing in."""
     now = utcnow()
     check_window(start_at, end_at, settings, now, where="query")
-    return await service.search(session, settings, lat=lat, lon=lon, radius_m=radius_m,
-                                vehicle_type=vehicle_type.value, start=start_at, end=end_at, now=now,
-                                cursor=cursor, limit=limit)
+    # A read-only endpoint: it reads through a connection of its own instead of SessionDep's unit of work.
+    # On PostgreSQL in autocommit mode, so no BEGIN/COMMIT round trips; each of its (one or two)
+    # statements sees one committed snapshot. On SQLite it is an ordinary transaction.
+    db: Database = request.app.state.db
+    async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        page = await service.search(conn, settings, lat=lat, lon=lon, radius_m=radius_m,
+                                    vehicle_type=vehicle_type.value, start=start_at, end=end_at, now=now,
+                                    cursor=cursor, limit=limit)
+    # The page is validated already (LotSearchPage): serialise it once, not again through response_model.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @public.get("/{lot_id}", response_model=LotOut, responses=problem_responses(404))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.parking.lots import repository as repo
 from services.parking.lots.models import Lot, Pool, Rate, Space
@@ -17,7 +18,6 @@ from services.parking.lots.schemas import (
     FreeSpace,
     LotCreate,
     LotOut,
-    LotSearchItem,
     LotSearchPage,
     LotUpdate,
     OperatorLotOut,
@@ -193,55 +193,76 @@ def decode_cursor(cursor: str) -> str:
         raise field_error("query.cursor", "not a cursor this API gave") from None
 
 
+def _search_rule(row: Any) -> RateRule:
+    return RateRule(
+        mode=row.rate_mode, day_price_vnd=row.rate_day_price_vnd, night_price_vnd=row.rate_night_price_vnd,
+        tiers=tuple(Tier(**t) for t in row.rate_hourly_tiers or []), daily_cap_vnd=row.rate_daily_cap_vnd,
+    )
+
+
 async def search(
-    session: AsyncSession, settings: ParkingSettings, *, lat: float, lon: float, radius_m: int, vehicle_type: str,
-    start: datetime, end: datetime, now: datetime, cursor: str | None, limit: int,
+    session: AsyncSession | AsyncConnection, settings: ParkingSettings, *, lat: float, lon: float, radius_m: int,
+    vehicle_type: str, start: datetime, end: datetime, now: datetime, cursor: str | None, limit: int,
 ) -> LotSearchPage:
+    """Lots near a point with free places for the window, nearest first (then by id), one page of them.
+
+    One query fetches every lot of the bounding box with its rate, pool and space counts; a second one
+    (only when some of them count places in a pool) computes the pools' peaks. The page is validated
+    once as a whole, and lots on one page that share a rate share its price computation.
+    """
     from services.parking.windows import within_opening_hours
 
-    near = [(repo.distance_m(lat, lon, lot.lat, lot.lon), lot)
-            for lot in await repo.lots_in_box(session, lat, lon, radius_m)]
-    near = [(d, lot) for d, lot in near if d <= radius_m and within_opening_hours(lot, start, end)]
-    if not near:
-        return LotSearchPage(items=[])
-    ids = [lot.id for _, lot in near]
-    rates, pools = await repo.rates_and_pools(session, ids, vehicle_type)
-    spaces = await repo.space_counts(session, [i for i in ids if i in rates and i not in pools], vehicle_type)
-    taken = await repo.taken_spaces(session, list(spaces), vehicle_type, start, end, now) if spaces else {}
-    peaks = await repo.pool_peaks(session, [p.id for p in pools.values()], start, end, now)
-    found: list[tuple[float, Lot, str, int, int]] = []
-    for distance, lot in sorted(near, key=lambda x: (x[0], x[1].id)):
-        if lot.id not in rates:
-            continue
-        if lot.id in pools:
-            pool = pools[lot.id]
-            kind, free = "pool", pool.capacity - peaks.get(pool.id, 0)
-            free_accessible = min(free, pool.accessible_places)
-        elif lot.id in spaces:
-            busy = taken.get(lot.id, {})
-            kind, free = "spaces", spaces[lot.id][0] - len(busy)
-            free_accessible = spaces[lot.id][1] - sum(busy.values())
-        else:
-            continue
-        if free > 0:
-            found.append((distance, lot, kind, free, free_accessible))
     offset = 0
     if cursor:
         decoded = decode_cursor(cursor)
         if not decoded.isdigit():
             raise field_error("query.cursor", "not a cursor this API gave")
         offset = int(decoded)
-    # Quotes are priced for the page only.
-    items = [
-        LotSearchItem(
-            **lot_out(lot).model_dump(), distance_m=round(distance), vehicle_type=vehicle_type,  # type: ignore[arg-type]
-            kind=kind, free=free, free_accessible=free_accessible,  # type: ignore[arg-type]
-            quote=make_quote(settings, lot.id, vehicle_type, rates[lot.id], start, end, now),
-        )
-        for distance, lot, kind, free, free_accessible in found[offset:offset + limit]
-    ]
+    rows = await repo.search_candidates(session, lat, lon, radius_m, vehicle_type, start, end, now)
+    near = [(repo.distance_m(lat, lon, row.lat, row.lon), row) for row in rows]
+    near = [(d, row) for d, row in near if d <= radius_m and within_opening_hours(row, start, end)]
+    pool_ids = [row.pool_id for _, row in near if row.pool_id is not None]
+    peaks = await repo.pool_peaks(session, pool_ids, start, end, now) if pool_ids else {}
+    found: list[tuple[float, Any, str, int, int]] = []
+    for distance, row in sorted(near, key=lambda x: (x[0], x[1].id)):
+        if row.pool_id is not None:
+            kind, free = "pool", row.pool_capacity - peaks.get(row.pool_id, 0)
+            free_accessible = min(free, row.pool_accessible_places)
+        elif row.spaces:
+            kind, free = "spaces", row.spaces - row.taken
+            free_accessible = row.spaces_accessible - row.taken_accessible
+        else:
+            continue
+        if free > 0:
+            found.append((distance, row, kind, free, free_accessible))
+    # Quotes are priced for the page only; one price per distinct rate on the page.
+    valid_until = now + timedelta(seconds=settings.quote_ttl_s)
+    start_utc, end_utc = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
+    exp = int(valid_until.timestamp())
+    prices: dict[RateRule, Any] = {}
+    items = []
+    for distance, row, kind, free, free_accessible in found[offset:offset + limit]:
+        rule = _search_rule(row)
+        price = prices.get(rule)
+        if price is None:
+            price = prices[rule] = price_window(rule, start, end)
+        token = sign_quote(settings.quote_secret, {
+            "lot_id": row.id, "vehicle_type": vehicle_type, "start_at": start_utc, "end_at": end_utc,
+            "amount_vnd": price.amount_vnd, "exp": exp,
+        })
+        items.append({
+            "id": row.id, "name": row.name, "address": row.address, "lat": row.lat, "lon": row.lon,
+            "photo_url": row.photo_url, "opens_at": row.opens_at, "closes_at": row.closes_at,
+            "open_24h": row.opens_at is None, "cancellation_cutoff_minutes": row.cancellation_cutoff_minutes,
+            "overstay_grace_minutes": row.overstay_grace_minutes, "distance_m": round(distance),
+            "vehicle_type": vehicle_type, "kind": kind, "free": free, "free_accessible": free_accessible,
+            "quote": {"amount_vnd": price.amount_vnd, "start_at": start, "end_at": end, "valid_until": valid_until,
+                      "quote_token": token, "lines": price.lines},
+        })
     more = offset + limit < len(found)
-    return LotSearchPage(items=items, next_cursor=encode_cursor(str(offset + limit)) if more else None)
+    return LotSearchPage.model_validate(
+        {"items": items, "next_cursor": encode_cursor(str(offset + limit)) if more else None}
+    )
 
 
 async def get_lot(session: AsyncSession, lot_id: str) -> Lot:

@@ -28,6 +28,19 @@ async def lock_person(session: AsyncSession, sub: str) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "parking:" + sub})
 
 
+async def lock_lot_spaces(session: AsyncSession, lot_id: str) -> None:
+    """Serialise the bookers of one lot's numbered spaces (PostgreSQL advisory lock, until commit).
+
+    Without it, concurrent bookers of the last spaces meet in the exclusion constraint's check: each
+    waits for the other's transaction, and a pair that waits on each other is only broken by PostgreSQL's
+    deadlock detector after ``deadlock_timeout`` (1 s): under contention that second dominated latency.
+    Queued on this lock, each booker checks against committed rows and inserts without waiting; the
+    exclusion constraint stays the last word (paths that do not take this lock are still guarded by it).
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "parking-lot:" + lot_id})
+
+
 async def unpaid_holds(session: AsyncSession, sub: str, now: datetime) -> int:
     result = await session.execute(
         select(func.count()).select_from(Reservation)
@@ -76,6 +89,13 @@ async def space_is_free(session: AsyncSession, space_id: str, start: datetime, e
     if ignore:
         query = query.where(Occupancy.id != ignore)
     return (await session.execute(query.limit(1))).first() is None
+
+
+async def taken_among(session: AsyncSession, space_ids: Sequence[str], start: datetime, end: datetime,
+                      now: datetime) -> set[str]:
+    """Which of these spaces are taken at some instant of the window (one query for all candidates)."""
+    query = select(Occupancy.space_id).where(Occupancy.space_id.in_(space_ids), overlapping(start, end), taking(now))
+    return {row[0] for row in (await session.execute(query)).all()}
 
 
 def _deadlock(exc: DBAPIError) -> bool:

@@ -135,8 +135,13 @@ async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Po
             return None
         occupancy = Occupancy(**fields, space_id=None)
         return occupancy if await repo.insert_occupancy(session, occupancy) else None
-    for space_id in candidates:
-        if space_id is None or not await repo.space_is_free(session, space_id, start, end, now):
+    wanted = [space_id for space_id in candidates if space_id is not None]
+    if not wanted:
+        return None
+    await repo.lock_lot_spaces(session, fields["lot_id"])
+    taken = await repo.taken_among(session, wanted, start, end, now)
+    for space_id in wanted:
+        if space_id in taken:
             continue
         occupancy = Occupancy(**fields, space_id=space_id)
         if await repo.insert_occupancy(session, occupancy):
@@ -214,6 +219,16 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
         if not candidates and not (await lots_repo.space_counts(session, [lot.id], vehicle)).get(lot.id):
             raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     amount = _quoted_amount(settings, data.quote_token, data, now) if data.quote_token else _price(rate, start, end)
+    if pool is None and data.space_id is None and not candidates:
+        # Every space is taken by committed bookings (lapsed holds count as free): answer now, without
+        # queueing on the locks (under contention most bookers of a full lot end here).
+        raise Conflict("No free space in this lot for the window", code="no_free_space")
+    # The same fail-fast check, on committed rows, for a pool and a chosen space; a place that looks free
+    # here is checked again under the lock before it is taken.
+    if pool is not None and not await repo.pool_has_room(session, pool, start, end, now):
+        raise Conflict("No free place in this lot for the window", code="no_free_place")
+    if data.space_id is not None and not await repo.space_is_free(session, data.space_id, start, end, now):
+        raise Conflict("This space is taken for the window", code="space_taken")
 
     await repo.lock_person(session, principal.sub)
     if await repo.unpaid_holds(session, principal.sub, now) >= settings.max_unpaid_holds:
