@@ -8,7 +8,7 @@ when the payments service answered 201 with ``requires_action`` and the provider
 after our database stored it and the provider created its intent.
 
     .venv/bin/python benchmarks/payments_create_throughput.py [--seconds 10] [--connections 32]
-        [--pg postgresql+asyncpg://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/4]
+        [--pg postgresql+asyncpg://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/4] [--pin]
 
 Goal (issue 5): >= 500 payments/s on this machine.
 """
@@ -155,6 +155,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--pg", help="PostgreSQL server URL for the payments database (default: SQLite file)")
     parser.add_argument("--redis", help="Redis URL (default: an embedded server)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin payments to core 0 and identity, the sandbox and this driver to core 1 (taskset)",
+    )
     args = parser.parse_args()
 
     from dncity import embedded_redis
@@ -187,10 +192,14 @@ def main() -> None:
     upgrade("payments", database_url("payments"))
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        processes.append(start("services.identity.app:create_app", ports["identity"], env, None))
-        # Not pinned: the OS spreads payments, the sandbox and this driver over the machine's cores.
-        processes.append(start("services.payments.sandbox.app:create_app", ports["sandbox_provider"], env, None))
-        processes.append(start("services.payments.app:create_app", ports["payments"], env, None))
+        # Unpinned, the OS spreads payments, the sandbox and this driver over the machine's cores. With
+        # --pin the payments process (the one measured) gets core 0 to itself, everything else core 1.
+        other, main_cpu = ("1", "0") if args.pin else (None, None)
+        if args.pin and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {1})
+        processes.append(start("services.identity.app:create_app", ports["identity"], env, other))
+        processes.append(start("services.payments.sandbox.app:create_app", ports["sandbox_provider"], env, other))
+        processes.append(start("services.payments.app:create_app", ports["payments"], env, main_cpu))
         from tests.helpers.tokens import TokenFactory
 
         factory = asyncio.run(TokenFactory.load())
@@ -210,7 +219,12 @@ def main() -> None:
         result["cpu_bound_ceiling_per_s_on_2_cores"] = round(2000 / total, 1) if total else 0.0
         result["load_average_1m"] = os.getloadavg()[0]
         result.update(
-            {"connections": args.connections, "database": "postgresql" if args.pg else "sqlite", "goal_per_s": 500}
+            {
+                "connections": args.connections,
+                "database": "postgresql" if args.pg else "sqlite",
+                "pinned": args.pin,
+                "goal_per_s": 500,
+            }
         )
         print(json.dumps(result, indent=2))
     finally:

@@ -13,6 +13,7 @@ Keys are scoped by owner (the caller's client id and subject), so two callers ne
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -22,8 +23,9 @@ from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Integer, MetaData, PrimaryKeyConstraint, String, Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import JSONType, UTCDateTime, utcnow
@@ -62,8 +64,20 @@ def idempotency_table(metadata: MetaData) -> Table:
 
 
 def fingerprint(payload: Any) -> str:
-    data = jsonable_encoder(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload)
+    # A model's JSON dump is already plain JSON; other payloads go through FastAPI's encoder.
+    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else jsonable_encoder(payload)
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@functools.cache
+def _statements(table: Table, dialect: str) -> tuple[Any, Any, Any]:
+    """Built once per table: statement construction costs more than executing them."""
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    claim = insert.on_conflict_do_nothing(index_elements=["owner", "key"]).returning(table.c.owner)
+    this_key = (table.c.owner == bindparam("b_owner")) & (table.c.key == bindparam("b_key"))
+    stored = select(table.c.request_hash, table.c.response_status, table.c.response_body).where(this_key)
+    store = table.update().where(this_key).values(response_status=bindparam("status"), response_body=bindparam("body"))
+    return claim, stored, store
 
 
 async def run_idempotent(
@@ -76,30 +90,29 @@ async def run_idempotent(
     work: Callable[[], Awaitable[Any]],
     status_code: int = 201,
 ) -> JSONResponse:
-    """Run ``work`` once per (owner, key); replay its stored response for retries."""
+    """Run ``work`` once per (owner, key); replay its stored response for retries.
+
+    The key is claimed with INSERT … ON CONFLICT DO NOTHING: a concurrent duplicate waits on the unique
+    key (PostgreSQL) or the write lock (SQLite) until the first commits, then finds its row and replays;
+    if the first rolled back, the duplicate claims the key and does the work itself.
+    """
     request_hash = fingerprint(payload)
-    try:
-        async with session.begin_nested():
-            await session.execute(
-                table.insert().values(owner=owner, key=key, request_hash=request_hash, created_at=utcnow())
-            )
-    except IntegrityError:
-        row = (await session.execute(select(table).where(table.c.owner == owner, table.c.key == key))).mappings().one()
-        if row["request_hash"] != request_hash:
+    conn = await session.connection()
+    claim, stored, store = _statements(table, conn.dialect.name)
+    claimed = (
+        await conn.execute(claim, {"owner": owner, "key": key, "request_hash": request_hash, "created_at": utcnow()})
+    ).first()
+    if claimed is None:
+        row = (await conn.execute(stored, {"b_owner": owner, "b_key": key})).one()
+        if row.request_hash != request_hash:
             raise Conflict(
                 "This Idempotency-Key was already used with a different request body",
                 code="idempotency_key_reused",
-            ) from None
-        return JSONResponse(
-            row["response_body"], status_code=row["response_status"], headers={"Idempotent-Replayed": "true"}
-        )
+            )
+        return JSONResponse(row.response_body, status_code=row.response_status, headers={"Idempotent-Replayed": "true"})
     result = await work()
-    body = jsonable_encoder(result)
-    await session.execute(
-        table.update()
-        .where(table.c.owner == owner, table.c.key == key)
-        .values(response_status=status_code, response_body=body)
-    )
+    body = result.model_dump(mode="json") if isinstance(result, BaseModel) else jsonable_encoder(result)
+    await conn.execute(store, {"b_owner": owner, "b_key": key, "status": status_code, "body": body})
     return JSONResponse(body, status_code=status_code)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.ledger import service as ledger
@@ -213,44 +214,49 @@ async def create_payment(
         raise field_error("body.wallet", f"Unknown wallet; one of {', '.join(settings.wallets)}", "unknown")
     now = utcnow()
     payment_id = derived_id("payment", owner, key)
-    payment = Payment(
-        id=payment_id,
-        status="requires_action",
-        amount_vnd=body.amount_vnd,
-        refund_reserved_vnd=0,
-        amount_refunded_vnd=0,
-        purpose=body.purpose,
-        reference=body.reference,
-        payer_sub=body.payer_sub,
-        description=body.description,
-        wallet=body.wallet,
-        return_url=body.return_url,
-        requested_by=principal.client_id,
-        provider="sandbox",
-        provider_key=f"dncity_pay_{payment_id}",
-        expires_at=now + timedelta(seconds=settings.payment_ttl_s),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(payment)
-    # The provider key is part of the row before the provider hears of it.
-    await session.flush()
+    values = {
+        "id": payment_id,
+        "status": "requires_action",
+        "amount_vnd": body.amount_vnd,
+        "refund_reserved_vnd": 0,
+        "amount_refunded_vnd": 0,
+        "purpose": body.purpose,
+        "reference": body.reference,
+        "payer_sub": body.payer_sub,
+        "description": body.description,
+        "wallet": body.wallet,
+        "return_url": body.return_url,
+        "requested_by": principal.client_id,
+        "provider": "sandbox",
+        "provider_key": f"dncity_pay_{payment_id}",
+        "provider_intent_id": None,
+        "next_action_url": None,
+        "expires_at": now + timedelta(seconds=settings.payment_ttl_s),
+        "created_at": now,
+        "updated_at": now,
+        "succeeded_at": None,
+    }
+    # Hot path in Core statements on the session's connection (no unit of work): the row, with the
+    # provider key, is written before the provider hears of it.
+    conn = await session.connection()
+    await conn.execute(_INSERT_PAYMENT, values)
     try:
-        intent = await ctx.provider(payment.provider).create_intent(
-            idempotency_key=payment.provider_key,
-            amount=payment.amount_vnd,
-            description=payment.description,
+        intent = await ctx.provider(values["provider"]).create_intent(
+            idempotency_key=values["provider_key"],
+            amount=body.amount_vnd,
+            description=body.description,
             metadata={
-                "payment_id": payment.id,
-                "purpose": payment.purpose,
-                "reference": payment.reference,
-                "payer_sub": payment.payer_sub,
-                "wallet": payment.wallet,
+                "payment_id": payment_id,
+                "purpose": body.purpose,
+                "reference": body.reference,
+                "payer_sub": body.payer_sub,
+                "wallet": body.wallet,
             },
-            return_url=payment.return_url,
+            return_url=body.return_url,
             expires_in_s=settings.payment_ttl_s,
         )
     except ProviderRefused as exc:
+        payment = await session.get_one(Payment, payment_id)
         session.add(
             PaymentTransition(
                 id=new_id(),
@@ -271,22 +277,56 @@ async def create_payment(
             code="provider_unavailable",
             headers={"Retry-After": "2"},
         ) from exc
-    payment.provider_intent_id = intent.id
-    payment.next_action_url = intent.next_action.url if intent.next_action else None
-    session.add(
-        PaymentTransition(
-            id=new_id(),
-            payment_id=payment.id,
-            from_status=None,
-            to_status="requires_action",
-            cause=f"created; provider intent {intent.id}",
-            at=now,
-        )
+    values["provider_intent_id"] = intent.id
+    values["next_action_url"] = intent.next_action.url if intent.next_action else None
+    await conn.execute(_SET_INTENT, {"pid": payment_id, "intent": intent.id, "url": values["next_action_url"]})
+    await conn.execute(
+        _INSERT_TRANSITION,
+        {
+            "id": new_id(),
+            "payment_id": payment_id,
+            "from_status": None,
+            "to_status": "requires_action",
+            "cause": f"created; provider intent {intent.id}",
+            "at": now,
+        },
     )
     if intent.status != "requires_action":
+        # Rare (the sandbox answers requires_action): the ORM path with its state machine.
+        payment = await session.get_one(Payment, payment_id)
         await sync_from_intent(session, ctx, payment, intent, "provider answered create")
-    await session.flush()
-    return to_out(payment)
+        await session.flush()
+        return to_out(payment)
+    return PaymentOut(
+        id=payment_id,
+        status="requires_action",
+        amount_vnd=body.amount_vnd,
+        amount_refunded_vnd=0,
+        purpose=body.purpose,
+        reference=body.reference,
+        payer_sub=body.payer_sub,
+        description=body.description,
+        next_action=NextAction(type="redirect_to_url", url=values["next_action_url"])
+        if values["next_action_url"]
+        else None,
+        expires_at=values["expires_at"],
+        created_at=now,
+        wallet=body.wallet,
+        return_url=body.return_url,
+        requested_by=principal.client_id,
+        provider_reference=intent.id,
+        updated_at=now,
+    )
+
+
+_payments = Payment.__table__
+_INSERT_PAYMENT = _payments.insert()
+_INSERT_TRANSITION = PaymentTransition.__table__.insert()
+_SET_INTENT = (
+    _payments.update()
+    .where(_payments.c.id == bindparam("pid"))
+    .values(provider_intent_id=bindparam("intent"), next_action_url=bindparam("url"))
+)
 
 
 # --- cancel -------------------------------------------------------------------------------------------
