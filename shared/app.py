@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -27,6 +27,7 @@ from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.events import EventConsumer, Handler, Outbox, OutboxRelay, event_tables, stream_for
 from shared.http import ServiceClient
+from shared.input_guard import reject_nul
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.redis import create_redis
 from shared.settings import PlatformSettings, ServiceSettings
@@ -152,6 +153,7 @@ def create_service_app(
         lifespan=lifespan,
         generate_unique_id_function=stable_operation_id,
         openapi_tags=list(parts.tags) or None,
+        dependencies=[Depends(reject_nul)],  # NUL and unusable date-times: a 422 naming the field, not a 500
     )
     app.state.service_name = name
     app.state.settings = settings

@@ -71,11 +71,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    # A database error's message carries the statement's parameters (names, ID numbers, phones) into the
+    # unhandled-error log; hide them unless SQL echo was asked for (a local debugging aid).
+    hide = not echo
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, hide_parameters=hide)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, hide_parameters=hide
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

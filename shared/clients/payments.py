@@ -44,7 +44,7 @@ class PaymentCreate(BaseModel):
     payer_sub: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1, max_length=300)
     wallet: str = "sandbox"
-    return_url: str | None = None
+    return_url: str | None = Field(default=None, max_length=2000)  # the column is varchar(2000)
 
 
 class Payment(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -89,6 +89,10 @@ async def fhir_search_slots(
             raise field_error("query.start", "A FHIR date like ge2025-07-01 or lt2025-07-01T12:00:00+07:00") from exc
         if moment.tzinfo is None:
             raise field_error("query.start", "Give a time zone")
+        try:
+            moment.astimezone(UTC)  # e.g. 0001-01-01T00:00:00+14:00 has no UTC time: a 422, not a 500
+        except (OverflowError, ValueError):
+            raise field_error("query.start", "The time is out of range") from None
         if prefix in ("ge", "gt", "eq"):
             low = moment
         if prefix in ("le", "lt"):
