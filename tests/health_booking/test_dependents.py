@@ -51,10 +51,12 @@ async def citizen(identity: httpx.AsyncClient, **body: Any) -> tuple[str, str]:
     return await register_and_verify(identity, payload), payload["citizen_id"]
 
 
-async def add_child(identity: httpx.AsyncClient, health: Health, parent: str, child_id: str) -> dict[str, Any]:
-    response = await identity.post("/v1/identity/me/dependents", headers=health.user(parent, ("openid",)),
-                                   json={"full_name": "Nguyễn Bảo Ngọc", "date_of_birth": CHILD_BORN.isoformat(),
-                                         "citizen_id": child_id})
+async def add_child(identity: httpx.AsyncClient, health: Health, parent: str, child_id: str,
+                    invitation: str | None = None) -> dict[str, Any]:
+    body = {"full_name": "Nguyễn Bảo Ngọc", "date_of_birth": CHILD_BORN.isoformat(), "citizen_id": child_id}
+    if invitation:
+        body["invitation"] = invitation
+    response = await identity.post("/v1/identity/me/dependents", headers=health.user(parent, ("openid",)), json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -62,11 +64,16 @@ async def add_child(identity: httpx.AsyncClient, health: Health, parent: str, ch
 async def test_a_parent_books_for_a_child_and_a_stranger_cannot(health: Health, identity: httpx.AsyncClient
                                                                 ) -> None:
     mother, _ = await citizen(identity)
-    father, _ = await citizen(identity, full_name="Trần Văn Bình")
+    father_body = citizen_body(full_name="Trần Văn Bình")
+    father = await register_and_verify(identity, father_body)
     stranger, _ = await citizen(identity, full_name="Lê Văn Cường")
     child_pid = citizen_id(CHILD_BORN)
     child = await add_child(identity, health, mother, child_pid)
-    await add_child(identity, health, father, child_pid)  # the second guardian of the same child
+    # The mother invites the father, who becomes the second guardian of the same child.
+    invite = await identity.post(f"/v1/identity/me/dependents/{child['id']}/invitations",
+                                 headers=health.user(mother, ("openid",)), json={"phone": father_body["phone"]})
+    assert invite.status_code == 201, invite.text
+    await add_child(identity, health, father, child_pid, invitation=invite.json()["invitation"])
     _fac, _doc, slots = await health.setup_basic()
 
     booked = await health.book(slots[0]["id"], sub=mother, patient=child["id"], reason="Sốt")
@@ -143,3 +150,24 @@ async def test_bhyt_number_is_matched_with_the_personal_id_identity_holds(health
     assert kid.status_code == 200 and kid.json()["patient_id"] == child["id"]
     read = await health.client.get("/v1/health/me/profile", headers=health.user(mother))
     assert read.json()["bhyt_number"] == "4801234567"
+
+
+# Known defect (identity): guardianship is self-asserted. Whoever knows a child's personal ID and birth date
+# becomes a guardian of the child's existing record and sees what the real parents booked.
+async def test_a_stranger_who_knows_a_childs_id_and_birth_date_cannot_see_the_childs_appointments(
+    health: Health, identity: httpx.AsyncClient
+) -> None:
+    mother, _ = await citizen(identity)
+    stranger, _ = await citizen(identity, full_name="Lê Văn Cường")
+    child_pid = citizen_id(CHILD_BORN)
+    child = await add_child(identity, health, mother, child_pid)
+    _fac, _doc, slots = await health.setup_basic()
+    appt = (await health.book(slots[0]["id"], sub=mother, patient=child["id"], reason="Sốt")).json()
+    # The stranger registers "the same child" with the ID and birth date from, e.g., a school form.
+    claim = await identity.post(
+        "/v1/identity/me/dependents",
+        headers=health.user(stranger, ("openid",)),
+        json={"full_name": "Bất kỳ", "date_of_birth": CHILD_BORN.isoformat(), "citizen_id": child_pid},
+    )
+    seen = await health.client.get(f"/v1/health/appointments/{appt['id']}", headers=health.user(stranger))
+    assert claim.status_code != 201 or seen.status_code == 404, "a stranger became the child's guardian"

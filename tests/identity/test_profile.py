@@ -111,11 +111,31 @@ async def test_dependents(client: httpx.AsyncClient, tokens: TokenFactory) -> No
                               "date_of_birth": born.isoformat(), "citizen_id_masked": masked}]
     duplicate = await client.post("/v1/identity/me/dependents", headers=headers, json=child)
     assert duplicate.status_code == 409
-    # The other parent registers the same child: same person reference.
-    other = await register_and_verify(client, citizen_body(full_name="Trần Thị Hoa"))
+    # Knowing the child's ID and birth date is not enough to become a guardian...
+    other_body = citizen_body(full_name="Trần Thị Hoa")
+    other = await register_and_verify(client, other_body)
     other_headers = tokens.bearer(tokens.user(other))
-    second = await client.post("/v1/identity/me/dependents", headers=other_headers, json=child)
+    refused = await client.post("/v1/identity/me/dependents", headers=other_headers, json=child)
+    assert refused.status_code == 403 and refused.json()["code"] == "guardian_invitation_required"
+    # ...the registered guardian invites the other parent by phone: same person reference.
+    invite = await client.post(f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
+                               headers=headers, json={"phone": other_body["phone"]})
+    assert invite.status_code == 201, invite.text
+    invitation = invite.json()["invitation"]
+    stranger = await register_and_verify(client, citizen_body(full_name="Lê Văn Cường"))
+    stolen = await client.post("/v1/identity/me/dependents", headers=tokens.bearer(tokens.user(stranger)),
+                               json={**child, "invitation": invitation})
+    assert stolen.status_code == 403  # the invitation is bound to the invited phone
+    forged = await client.post("/v1/identity/me/dependents", headers=other_headers,
+                               json={**child, "invitation": invitation[:-1] + ("0" if invitation[-1] != "0" else "1")})
+    assert forged.status_code == 403
+    second = await client.post("/v1/identity/me/dependents", headers=other_headers,
+                               json={**child, "invitation": invitation})
     assert second.status_code == 201 and second.json()["id"] == created.json()["id"]
+    # Only a guardian can invite.
+    not_mine = await client.post(f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
+                                 headers=tokens.bearer(tokens.user(stranger)), json={"phone": other_body["phone"]})
+    assert not_mine.status_code == 404
 
 
 async def test_dependent_rules(client: httpx.AsyncClient, tokens: TokenFactory) -> None:

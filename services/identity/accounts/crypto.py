@@ -46,3 +46,8 @@ def encrypt_secret(value: str, *, account_id: str) -> bytes:
 
 def decrypt_secret(blob: bytes, *, account_id: str) -> str:
     return AESGCM(_subkey("dncity-totp")).decrypt(blob[:12], blob[12:], account_id.encode()).decode()
+
+
+def sign_invitation(payload: str) -> str:
+    """An HMAC over an invitation's fields (dependent, invitee phone, expiry), URL-safe."""
+    return hmac.new(_subkey("dncity-guardian-invitations"), payload.encode(), hashlib.sha256).hexdigest()[:32]

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from services.identity.accounts.dependencies import CurrentMe
 from services.identity.audit.service import record
 from services.identity.profile import service
-from services.identity.profile.schemas import DependentCreate, DependentOut, MeOut, ProfileUpdate
+from services.identity.profile.schemas import (
+    DependentCreate,
+    DependentOut,
+    GuardianInvitationCreate,
+    GuardianInvitationOut,
+    MeOut,
+    ProfileUpdate,
+)
 from shared.db import SessionDep
 from shared.errors import problem_responses
 
@@ -39,6 +46,19 @@ async def update_me(me: CurrentMe, session: SessionDep, body: ProfileUpdate) -> 
 async def add_my_dependent(me: CurrentMe, session: SessionDep, body: DependentCreate) -> DependentOut:
     """Register a child under 14 (personal ID and date of birth) whom you may act for."""
     return service.dependent_out(await service.add_dependent(session, me.account, body, client_id=me.client_id))
+
+
+@router.post("/dependents/{dependent_id}/invitations", status_code=201, response_model=GuardianInvitationOut,
+             responses=problem_responses(401, 403, 404, 422))
+async def invite_guardian(
+    dependent_id: Annotated[str, Path(max_length=64)], me: CurrentMe, session: SessionDep,
+    body: GuardianInvitationCreate,
+) -> GuardianInvitationOut:
+    """Invite the child's other parent (by phone) to become a guardian too; valid 24 hours."""
+    invitation, expires_at = await service.invite_guardian(
+        session, me.account, dependent_id, body.phone, client_id=me.client_id
+    )
+    return GuardianInvitationOut(invitation=invitation, expires_at=expires_at)
 
 
 @router.get("/dependents", response_model=list[DependentOut], responses=problem_responses(401, 403))

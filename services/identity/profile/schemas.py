@@ -53,6 +53,21 @@ class DependentCreate(BaseModel):
     full_name: str = Field(min_length=1, max_length=200)
     date_of_birth: date
     citizen_id: str = Field(min_length=1, max_length=20)
+    invitation: str | None = Field(
+        default=None, max_length=200,
+        description="Needed when the child already has a guardian: the invitation that guardian created for you",
+    )
+
+
+class GuardianInvitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    phone: str = Field(min_length=1, max_length=32, description="The invited guardian's phone number")
+
+
+class GuardianInvitationOut(BaseModel):
+    invitation: str = Field(description="Give this to the invited guardian; valid 24 hours, for their phone only")
+    expires_at: datetime
 
 
 class DependentOut(BaseModel):

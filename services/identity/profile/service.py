@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hmac
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.identity.accounts import crypto
 from services.identity.accounts import validators as v
 from services.identity.accounts.models import Account, AccountKind
 from services.identity.audit.service import record
 from services.identity.privacy import eraser, exporter
 from services.identity.profile.models import Dependent, DependentGuardian
 from services.identity.profile.schemas import DependentCreate, DependentOut, MeOut, ProfileUpdate
-from shared.errors import Conflict, FieldError, Forbidden, field_error
+from shared.db import utcnow
+from shared.errors import Conflict, FieldError, Forbidden, NotFound, field_error
 
 DEPENDENT_MAX_AGE = v.MIN_ACCOUNT_AGE
 # Fields fixed once an agency has verified the identity (level 2).
@@ -143,6 +147,17 @@ async def add_dependent(session: AsyncSession, account: Account, data: Dependent
     if link is not None:
         raise Conflict("This child is already your dependent", code="dependent_exists",
                        errors=[FieldError(field="body.citizen_id", message="already registered", type="duplicate")])
+    has_guardian = await session.scalar(
+        select(func.count()).select_from(DependentGuardian).where(DependentGuardian.dependent_id == dependent.id)
+    )
+    # A child's ID and birth date are on many forms: knowing them must not make anyone a guardian.
+    # Once a child has a guardian, another one joins only with that guardian's invitation.
+    if has_guardian and not _invitation_valid(data.invitation, dependent.id, account.phone_e164):
+        raise Forbidden(
+            "This child already has a guardian; ask them to invite you "
+            "(POST /v1/identity/me/dependents/{id}/invitations)",
+            code="guardian_invitation_required",
+        )
     session.add(DependentGuardian(dependent_id=dependent.id, guardian_sub=account.id))
     await session.flush()
     await record(session, sub=account.id, action="dependent.added", client_id=client_id,
@@ -185,3 +200,44 @@ async def erase_dependents(session: AsyncSession, sub: str) -> None:
         orphans = [i for i in ids if i not in still_linked]
         if orphans:
             await session.execute(delete(Dependent).where(Dependent.id.in_(orphans)))
+
+
+INVITATION_TTL = timedelta(hours=24)
+
+
+def _invitation_payload(dependent_id: str, phone: str, expires: int) -> str:
+    return f"{dependent_id}|{phone}|{expires}"
+
+
+def create_invitation(dependent_id: str, phone: str) -> tuple[str, datetime]:
+    expires_at = utcnow() + INVITATION_TTL
+    expires = int(expires_at.timestamp())
+    signature = crypto.sign_invitation(_invitation_payload(dependent_id, phone, expires))
+    return f"{expires}.{signature}", expires_at
+
+
+def _invitation_valid(invitation: str | None, dependent_id: str, phone: str | None) -> bool:
+    """Signed for this child and the invitee's own phone, and not expired."""
+    if not invitation or not phone or "." not in invitation:
+        return False
+    expires_text, signature = invitation.split(".", 1)
+    if not expires_text.isdigit() or int(expires_text) < utcnow().timestamp():
+        return False
+    expected = crypto.sign_invitation(_invitation_payload(dependent_id, phone, int(expires_text)))
+    return hmac.compare_digest(expected, signature)
+
+
+async def invite_guardian(
+    session: AsyncSession, account: Account, dependent_id: str, phone: str, *, client_id: str | None
+) -> tuple[str, datetime]:
+    """A guardian invites another person (by phone) to become this child's guardian too."""
+    link = await session.get(DependentGuardian, (dependent_id, account.id))
+    if link is None:
+        raise NotFound("No such dependent", code="dependent_not_found")
+    try:
+        invitee_phone = v.normalise_phone(phone, vietnamese_only=False)
+    except ValueError as exc:
+        raise field_error("body.phone", str(exc)) from exc
+    await record(session, sub=account.id, action="dependent.guardian_invited", client_id=client_id,
+                 details={"dependent_id": dependent_id})
+    return create_invitation(dependent_id, invitee_phone)
