@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dncity import embedded_redis
@@ -143,15 +144,25 @@ async def tokens() -> TokenFactory:
 
 async def truncate_all(url: str, metadata: MetaData) -> None:
     # The platform's own engine settings: on SQLite, wait for the write lock a background task may hold.
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEEP_TABLES]
     engine = create_engine(url)
-    async with engine.begin() as conn:
-        tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEEP_TABLES]
-        if url.startswith("postgresql") and tables:
-            await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        else:
-            for table in tables:
-                await conn.execute(text(f'DELETE FROM "{table}"'))
-    await engine.dispose()
+    try:
+        for attempt in range(3):
+            try:
+                async with engine.begin() as conn:
+                    if url.startswith("postgresql") and tables:
+                        await conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+                    else:
+                        for table in tables:
+                            await conn.execute(text(f'DELETE FROM "{table}"'))
+                return
+            except OperationalError as exc:
+                # A previous test's server may still be finishing a request that holds SQLite's write
+                # lock (e.g. waiting out an HTTP timeout to a stopped dependency): wait for it.
+                if "database is locked" not in str(exc) or attempt == 2:
+                    raise
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(autouse=True)
