@@ -13,7 +13,6 @@ import uvicorn
 
 from dncity.embedded_redis import free_port
 
-
 # Ports handed out by reserve_port(), with their still-bound sockets: nobody else can take the port
 # between choosing it (to tell other apps the URL) and the server starting on it.
 _reserved: dict[int, socket.socket] = {}
