@@ -16,9 +16,10 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench_env import bench_environment  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -141,37 +142,5 @@ if __name__ == "__main__":
     parser.add_argument("--pg", help="PostgreSQL server URL (a scratch database is created and dropped)")
     parser.add_argument("--redis", help="Redis URL (default: the embedded server)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="hb-bench-")
-    os.environ.update({"DNCITY_VAR_DIR": tmp, "DNCITY_PROFILE": "dev", "DNCITY_LOG_LEVEL": "WARNING"})
-    embedded = None
-    if args.redis:
-        os.environ["DNCITY_REDIS_URL"] = args.redis
-    else:
-        from dncity import embedded_redis
-
-        embedded = embedded_redis.start()
-        os.environ["DNCITY_REDIS_URL"] = embedded.url
-    pg_names: list[str] = []
-    if args.pg:
-        import asyncpg  # noqa: F401  (fail early when the driver is missing)
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        async def admin(statements: list[str]) -> None:
-            engine = create_async_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
-            async with engine.connect() as conn:
-                for statement in statements:
-                    await conn.execute(text(statement))
-            await engine.dispose()
-
-        pg_names = [f"hb_bench_{os.getpid()}_{n}" for n in ("identity", "health_booking")]
-        asyncio.run(admin([f'CREATE DATABASE "{n}"' for n in pg_names]))
-        os.environ["DNCITY_IDENTITY_DATABASE_URL"] = f"{args.pg}/{pg_names[0]}"
-        os.environ["DNCITY_HEALTH_BOOKING_DATABASE_URL"] = f"{args.pg}/{pg_names[1]}"
-    try:
+    with bench_environment("hb-bench", ("identity", "health_booking"), pg=args.pg, redis=args.redis):
         asyncio.run(main(args))
-    finally:
-        if pg_names:
-            asyncio.run(admin([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in pg_names]))
-        if embedded:
-            embedded.stop()

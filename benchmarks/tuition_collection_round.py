@@ -16,10 +16,11 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+from bench_env import bench_environment  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -162,38 +163,5 @@ if __name__ == "__main__":
     parser.add_argument("--pg", help="PostgreSQL server URL (scratch databases are created and dropped)")
     parser.add_argument("--redis", help="Redis URL (default: the embedded server)")
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="tuition-bench-")
-    os.environ.update({"DNCITY_VAR_DIR": tmp, "DNCITY_PROFILE": "dev", "DNCITY_LOG_LEVEL": "WARNING"})
-    embedded = None
-    if args.redis:
-        os.environ["DNCITY_REDIS_URL"] = args.redis
-    else:
-        from dncity import embedded_redis
-
-        embedded = embedded_redis.start()
-        os.environ["DNCITY_REDIS_URL"] = embedded.url
-    pg_names: list[str] = []
-    if args.pg:
-        import asyncpg  # noqa: F401  (fail early when the driver is missing)
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        async def admin(statements: list[str]) -> None:
-            engine = create_async_engine(f"{args.pg}/postgres", isolation_level="AUTOCOMMIT")
-            async with engine.connect() as conn:
-                for statement in statements:
-                    await conn.execute(text(statement))
-            await engine.dispose()
-
-        services = ("identity", "payments", "tuition")
-        pg_names = [f"tuition_bench_{os.getpid()}_{n}" for n in services]
-        asyncio.run(admin([f'CREATE DATABASE "{n}"' for n in pg_names]))
-        for service, db_name in zip(services, pg_names, strict=True):
-            os.environ[f"DNCITY_{service.upper()}_DATABASE_URL"] = f"{args.pg}/{db_name}"
-    try:
+    with bench_environment("tuition-bench", ("identity", "payments", "tuition"), pg=args.pg, redis=args.redis):
         asyncio.run(main(args))
-    finally:
-        if pg_names:
-            asyncio.run(admin([f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in pg_names]))
-        if embedded:
-            embedded.stop()
