@@ -9,7 +9,9 @@ every test starts from empty tables.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,7 +149,7 @@ async def truncate_all(url: str, metadata: MetaData) -> None:
     tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in KEEP_TABLES]
     engine = create_engine(url)
     try:
-        for attempt in range(3):
+        for attempt in range(4):
             try:
                 async with engine.begin() as conn:
                     if url.startswith("postgresql") and tables:
@@ -158,9 +160,13 @@ async def truncate_all(url: str, metadata: MetaData) -> None:
                 return
             except OperationalError as exc:
                 # A previous test's server may still be finishing a request that holds SQLite's write
-                # lock (e.g. waiting out an HTTP timeout to a stopped dependency): wait for it.
-                if "database is locked" not in str(exc) or attempt == 2:
+                # lock (e.g. waiting out an HTTP timeout to a stopped dependency): wait for it. A server
+                # whose event loop ended while a task it cancelled was inside a transaction leaves that
+                # aiosqlite connection (and its lock) to the garbage collector: collect it now.
+                if "database is locked" not in str(exc) or attempt == 3:
                     raise
+                warnings.warn(f"{url}: write lock held by a finished test's server; collecting garbage", stacklevel=1)
+                gc.collect()
     finally:
         await engine.dispose()
 
