@@ -154,3 +154,33 @@ async def test_erasing_an_account_removes_its_guardian_links(
         return [g["guardian_sub"] for g in links] == ["staying"]
     await wait_for(gone)
     assert (await leaving.client.get("/v1/tuition/me/students", headers=leaving.headers)).json()["items"] == []
+
+
+async def test_a_guardian_ends_their_own_link(school: School, guardian_factory: Callable[[str], Guardian]) -> None:
+    [child] = await school.students(student_row("HS010", personal_id="048214000010"))
+    mother, father = guardian_factory("mother"), guardian_factory("father")
+    for parent in (mother, father):
+        assert (await parent.link(await school.link_code(child["id"]))).status_code == 201
+    # Nobody ends a link they do not hold: a stranger's attempt is a 404 and changes nothing.
+    stranger = guardian_factory("stranger")
+    refused = await stranger.client.delete(f"/v1/tuition/me/students/{child['id']}", headers=stranger.headers)
+    assert refused.status_code == 404 and refused.json()["code"] == "student_not_found"
+
+    ended = await father.client.delete(f"/v1/tuition/me/students/{child['id']}", headers=father.headers)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "revoked" and ended.json()["guardian_sub"] == "father"
+    assert (await father.client.get("/v1/tuition/me/students", headers=father.headers)).json()["items"] == []
+    assert (await father.client.get(f"/v1/tuition/students/{child['id']}/invoices", headers=father.headers)
+            ).status_code == 404
+    again = await father.client.delete(f"/v1/tuition/me/students/{child['id']}", headers=father.headers)
+    assert again.status_code == 404
+    # The mother's link is untouched; the school's list shows the father's as revoked.
+    assert len((await mother.client.get("/v1/tuition/me/students", headers=mother.headers)).json()["items"]) == 1
+    links = (await school.client.get(f"/v1/tuition/students/{child['id']}/guardians", headers=school.headers)
+             ).json()["items"]
+    assert {g["guardian_sub"]: g["status"] for g in links} == {"mother": "active", "father": "revoked"}
+    # Having left by choice, the father may come back with the personal ID (unlike after a school's revocation).
+    back = await father.client.post("/v1/tuition/me/students", headers=father.headers,
+                                    json={"personal_id": "048214000010", "date_of_birth": "2014-05-01"})
+    assert back.status_code == 201, back.text
+    assert len((await father.client.get("/v1/tuition/me/students", headers=father.headers)).json()["items"]) == 1

@@ -81,8 +81,9 @@ async def link(session: AsyncSession, guardian_sub: str, data: LinkRequest) -> S
     if existing is None:
         session.add(Guardianship(student_id=student.id, guardian_sub=guardian_sub, linked_via=via, created_at=now))
     elif existing.status == "revoked":
-        # A school's revocation is undone only by a new code from that school.
-        if via != "link_code":
+        # A school's revocation is undone only by a new code from that school; a guardian who ended
+        # the link themselves may link again either way.
+        if via != "link_code" and existing.revoked_by != guardian_sub:
             raise Forbidden("The school revoked this link; ask it for a new link code", code="link_revoked")
         existing.status, existing.revoked_at, existing.revoked_by, existing.linked_via = "active", None, None, via
     await session.flush()
@@ -132,4 +133,20 @@ async def revoke(session: AsyncSession, school_id: str, student_id: str, guardia
     if g.status != "revoked":
         g.status, g.revoked_at, g.revoked_by = "revoked", utcnow(), school_id
         await session.flush()
+    return g
+
+
+async def unlink(session: AsyncSession, guardian_sub: str, student_id: str) -> Guardianship:
+    """The guardian ends their own link to a student (kept, revoked, for the school's record).
+
+    Payment orders already placed are theirs and stay readable; invoices of the student no longer are.
+    """
+    g = (await session.execute(
+        select(Guardianship).where(Guardianship.guardian_sub == guardian_sub, Guardianship.student_id == student_id,
+                                   Guardianship.status == "active")
+    )).scalar_one_or_none()
+    if g is None:
+        raise NotFound("No such student among yours", code="student_not_found")
+    g.status, g.revoked_at, g.revoked_by = "revoked", utcnow(), guardian_sub
+    await session.flush()
     return g

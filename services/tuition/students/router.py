@@ -169,3 +169,11 @@ async def link_student(data: LinkRequest, session: SessionDep, guardian: Guardia
     """Link to a student with a code from the school, or with the student's personal ID and date of birth."""
     assert guardian.sub is not None
     return guardian_view(await guardians.link(session, guardian.sub, data))
+
+
+@router.delete("/me/students/{student_id}", response_model=GuardianshipOut, responses=problem_responses(401, 403, 404),
+               tags=["guardians"])
+async def unlink_student(student_id: str, session: SessionDep, guardian: Guardian) -> GuardianshipOut:
+    """End the caller's own link to a student; they may link again later with a code or the personal ID."""
+    assert guardian.sub is not None
+    return guardians.view(await guardians.unlink(session, guardian.sub, student_id))
