@@ -114,3 +114,25 @@ def test_migrations_downgrade_to_base_and_up_again(service: str, tmp_path) -> No
     upgrade(service, url)
     command.downgrade(alembic_config(service, url), "base")
     upgrade(service, url)
+
+
+@pytest.mark.parametrize("service", ["identity", "payments", "parking", "health_booking", "tuition"])
+async def test_models_match_the_migrated_schema(service: str, database_urls: dict[str, str]) -> None:
+    """What the code declares (tables, columns, types, indexes, constraints) is what the migrations built,
+    on this run's database (SQLite or PostgreSQL): a model change without its migration fails here."""
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    importlib.import_module(f"services.{service}.app")
+    metadata = importlib.import_module(f"services.{service}.db").Base.metadata
+    db = Database(database_urls[service])
+    try:
+        async with db.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
+            )
+    finally:
+        await db.dispose()
+    assert diff == []

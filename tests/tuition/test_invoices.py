@@ -143,6 +143,33 @@ async def test_adjustments_and_voids_keep_an_audit_trail(school: School) -> None
     assert zero.status_code == 422 and zero.json()["errors"][0]["field"] == "body.amount_vnd"
 
 
+async def test_a_voided_invoice_is_reissued_in_the_same_round(school: School) -> None:
+    await school.students(student_row("HS001"), student_row("HS002"))
+    await school.fee_item("HP6", 1_500_000)
+    rnd = await school.round()
+    wrong = await school.invoice(rnd["id"], "HS001", ("tuition", "Học phí", 15_000_000))  # a typo: ten times
+    # While it is live, the student cannot get a second invoice in the round.
+    twice = await school.client.post(f"/v1/tuition/rounds/{rnd['id']}/invoices/import", headers=school.headers,
+                                     json={"lines": [{"student_code": "HS001", "kind": "tuition",
+                                                      "description": "Học phí", "amount_vnd": 1_500_000}]})
+    assert twice.status_code == 422 and twice.json()["errors"][0]["type"] == "exists"
+    voided = await school.client.post(f"/v1/tuition/invoices/{wrong['id']}/void", headers=school.headers,
+                                      json={"reason": "Sai số tiền"})
+    assert voided.status_code == 200 and voided.json()["status"] == "void"
+    fixed = await school.invoice(rnd["id"], "HS001", ("tuition", "Học phí", 1_500_000))
+    assert fixed["id"] != wrong["id"] and fixed["total_vnd"] == 1_500_000 and fixed["status"] == "open"
+    # Generating the round fills in HS002 and leaves HS001's new invoice alone.
+    report = (await school.client.post(f"/v1/tuition/rounds/{rnd['id']}/invoices/generate",
+                                       headers=school.headers)).json()
+    assert (report["created"], report["skipped_existing"]) == (1, 1)
+    listed = (await school.client.get("/v1/tuition/invoices", headers=school.headers,
+                                      params={"round_id": rnd["id"]})).json()["items"]
+    assert sorted((i["student_code"], i["status"], i["total_vnd"]) for i in listed) == [
+        ("HS001", "open", 1_500_000), ("HS001", "void", 15_000_000), ("HS002", "open", 1_500_000)]
+    trail = (await school.client.get(f"/v1/tuition/invoices/{wrong['id']}/audit", headers=school.headers)).json()
+    assert [(e["action"], e["note"]) for e in trail["items"]][-1] == ("voided", "Sai số tiền")
+
+
 async def test_guardian_views_and_bola(school: School, guardian_factory: Callable[[str], Guardian],
                                        tuition: httpx.AsyncClient, tokens: TokenFactory) -> None:
     a, b, c = await school.students(student_row("HS001"), student_row("HS002"), student_row("HS003"))

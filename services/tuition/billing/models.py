@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,7 +86,15 @@ class Invoice(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
-        UniqueConstraint("round_id", "student_id"),
+        # One live invoice per student and round; a voided one may be re-issued corrected.
+        Index(
+            "uq_invoices_round_student_live",
+            "round_id",
+            "student_id",
+            unique=True,
+            postgresql_where=text("status <> 'void'"),
+            sqlite_where=text("status <> 'void'"),
+        ),
         CheckConstraint("reserved_vnd >= 0", name="reserved_nonnegative"),
         CheckConstraint("paid_vnd >= 0", name="paid_nonnegative"),
         Index("ix_invoices_status_due", "status", "due_date"),

@@ -214,7 +214,7 @@ async def generate_invoices(session: AsyncSession, school_id: str, round_id: str
         select(Student).where(Student.school_id == school_id, Student.status == "active").order_by(Student.student_code)
     )).scalars().all()
     invoiced = set((await session.execute(
-        select(Invoice.student_id).where(Invoice.round_id == round_.id)
+        select(Invoice.student_id).where(Invoice.round_id == round_.id, Invoice.status != "void")
     )).scalars().all())
     report = GenerateReport(created=0, skipped_existing=0, skipped_no_fee_items=0, invoice_ids=[])
     batch = InvoiceBatch(school_id, round_, school_id, await best_exemptions(session, [s.id for s in students]))
@@ -256,7 +256,7 @@ async def import_invoices(session: AsyncSession, school_id: str, round_id: str, 
         select(Student).where(Student.student_code.in_(codes), Student.school_id == school_id)
     )).scalars()} if codes else {}
     invoiced = set((await session.execute(
-        select(Invoice.student_id).where(Invoice.round_id == round_.id)
+        select(Invoice.student_id).where(Invoice.round_id == round_.id, Invoice.status != "void")
     )).scalars().all())
     groups: dict[str, list[tuple[RowResult, LineSpec]]] = defaultdict(list)
     for result, row in parsed:
