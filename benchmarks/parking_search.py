@@ -53,7 +53,7 @@ from services.parking.lots import service as lots
 from services.parking.lots.schemas import LotCreate, PoolCreate, RateIn, SpaceCreate, SpacesCreate
 from services.parking.reservations.models import Occupancy, Reservation
 from services.parking.settings import ParkingSettings
-from shared.auth import JWKSCache, TokenVerifier
+from shared.auth import CachingVerifier, JWKSCache, TokenVerifier
 from shared.db import Database
 from shared.migrations import upgrade
 from shared.settings import PlatformSettings
@@ -101,7 +101,8 @@ def bench_app() -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(a: FastAPI) -> AsyncIterator[None]:
         async with inner(a):
-            a.state.verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=JWKSCache(fetch))
+            # As in shared/app.py: the verifier behind the service's cache of verified tokens.
+            a.state.verifier = CachingVerifier(TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=JWKSCache(fetch)))
             yield
 
     app.router.lifespan_context = lifespan

@@ -1,5 +1,5 @@
 """Token checks at the edge: shared/auth.py's TokenVerifier (JWKS cache, algorithm allow-list, typ,
-iss, aud, exp/nbf/iat with bounded leeway) behind a cache of verified tokens.
+iss, aud, exp/nbf/iat with bounded leeway) behind its cache of verified tokens (CachingVerifier).
 
 A verified token is remembered until it expires, and at most ``ttl_s`` (so a token revoked at identity
 stops passing the edge within that time; every service verifies tokens itself as well). Failures are
@@ -8,38 +8,14 @@ never cached. The cache is bounded: when full, the oldest entries are dropped.
 
 from __future__ import annotations
 
-import time
-
 from gateway.routes import Policy
-from shared.auth import LOA_PREFIX, Principal, TokenVerifier
+from shared.auth import LOA_PREFIX, CachingVerifier, Principal
 from shared.errors import Forbidden, ProblemError, Unauthorized
 
 
-class EdgeAuth:
-    def __init__(self, verifier: TokenVerifier, *, ttl_s: float = 60.0, max_size: int = 10_000) -> None:
-        self.verifier = verifier
-        self.ttl_s = ttl_s
-        self.max_size = max_size
-        self._cache: dict[str, tuple[Principal, float]] = {}
-
+class EdgeAuth(CachingVerifier):
     async def principal(self, token: str) -> Principal:
-        hit = self._cache.get(token)
-        now = time.time()
-        if hit is not None:
-            if now < hit[1]:
-                return hit[0]
-            del self._cache[token]
-        principal = await self.verifier.verify(token)  # raises Unauthorized (invalid_token)
-        valid_until = min(float(principal.expires_at or now), now + self.ttl_s)
-        if valid_until > now:
-            if len(self._cache) >= self.max_size:
-                for key in list(self._cache)[: max(1, self.max_size // 10)]:
-                    self._cache.pop(key, None)
-            self._cache[token] = (principal, valid_until)
-        return principal
-
-    def clear(self) -> None:
-        self._cache.clear()
+        return await self.verify(token)
 
 
 def missing_token() -> Unauthorized:

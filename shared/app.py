@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import MetaData, text
 
-from shared.auth import JWKSCache, TokenVerifier
+from shared.auth import CachingVerifier, JWKSCache, TokenVerifier
 from shared.db import Database
 from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from shared.events import EventConsumer, Handler, Outbox, OutboxRelay, event_tables, stream_for
@@ -94,13 +94,18 @@ def create_service_app(
             response.raise_for_status()
             return dict(response.json())
 
-        app.state.verifier = TokenVerifier(
+        verifier = TokenVerifier(
             issuer=platform.issuer,
             audience=platform.api_audience,
             jwks=JWKSCache(
                 fetch_jwks, ttl_s=platform.jwks_cache_ttl_s, min_refetch_interval_s=platform.jwks_min_refetch_interval_s
             ),
             leeway_s=platform.token_leeway_s,
+        )
+        app.state.verifier = (
+            CachingVerifier(verifier, ttl_s=platform.verified_token_cache_s)
+            if platform.verified_token_cache_s > 0
+            else verifier
         )
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []

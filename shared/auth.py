@@ -174,6 +174,41 @@ class TokenVerifier:
         )
 
 
+class CachingVerifier:
+    """A TokenVerifier behind a cache of verified tokens (the gateway's edge and every service).
+
+    A verified token is remembered until it expires, and at most ``ttl_s``: its signature and claims
+    were checked once, its expiry still holds on every use. Failures are never cached, so an unknown
+    key or a bad token is re-examined (and the JWKS refetch rules apply) every time. Bounded: when
+    full, the oldest tenth is dropped.
+    """
+
+    def __init__(self, verifier: TokenVerifier, *, ttl_s: float = 60.0, max_size: int = 10_000) -> None:
+        self.verifier = verifier
+        self.ttl_s = ttl_s
+        self.max_size = max_size
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def verify(self, token: str) -> Principal:
+        hit = self._cache.get(token)
+        now = time.time()
+        if hit is not None:
+            if now < hit[1]:
+                return hit[0]
+            del self._cache[token]
+        principal = await self.verifier.verify(token)  # raises Unauthorized (invalid_token)
+        valid_until = min(float(principal.expires_at or now), now + self.ttl_s)
+        if valid_until > now:
+            if len(self._cache) >= self.max_size:
+                for key in list(self._cache)[: max(1, self.max_size // 10)]:
+                    self._cache.pop(key, None)
+            self._cache[token] = (principal, valid_until)
+        return principal
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
 def bearer_token(request: Request) -> str:
     """The access token from the Authorization header — never from the query string."""
     header = request.headers.get("authorization", "")
@@ -188,7 +223,7 @@ def bearer_token(request: Request) -> str:
 
 
 async def current_principal(request: Request) -> Principal:
-    verifier: TokenVerifier = request.app.state.verifier
+    verifier: TokenVerifier | CachingVerifier = request.app.state.verifier
     principal = await verifier.verify(bearer_token(request))
     request.scope.setdefault("state", {})["client_id"] = principal.client_id
     return principal

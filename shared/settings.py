@@ -56,6 +56,8 @@ class PlatformSettings(BaseSettings):
     token_leeway_s: int = 30
     jwks_cache_ttl_s: int = 300
     jwks_min_refetch_interval_s: int = 10
+    # How long a service remembers a token it verified (never past its expiry); 0 verifies every use.
+    verified_token_cache_s: float = 60.0
     var_dir: str = "var"
     log_level: str = "INFO"
     log_json: bool = True

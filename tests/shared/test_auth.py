@@ -190,3 +190,51 @@ async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval() -
     for _ in range(10):
         assert await cache.get("unknown") is None
     assert calls == 1
+
+
+async def test_services_remember_a_verified_token_until_it_expires(tokens: TokenFactory) -> None:
+    """The cache in front of the verifier: one signature check per token and window, never past exp,
+    failures never remembered, bounded in size."""
+    import asyncio
+
+    import httpx
+
+    from shared.auth import CachingVerifier, JWKSCache, TokenVerifier
+    from shared.errors import Unauthorized
+
+    platform = PlatformSettings()
+
+    async def fetch() -> dict:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(platform.service_url("identity") + "/oauth2/jwks")).json()
+
+    class Counting(TokenVerifier):
+        calls = 0
+
+        async def verify(self, token: str) -> Principal:
+            Counting.calls += 1
+            return await super().verify(token)
+
+    inner = Counting(issuer=platform.issuer, audience=platform.api_audience, jwks=JWKSCache(fetch))
+    cache = CachingVerifier(inner, ttl_s=0.5, max_size=10)
+    token = tokens.user("citizen-1", ["openid", "parking"])
+    first, second = await cache.verify(token), await cache.verify(token)
+    assert first == second and first.sub == "citizen-1" and Counting.calls == 1
+    await asyncio.sleep(0.6)  # past ttl_s: checked again
+    assert (await cache.verify(token)).sub == "citizen-1" and Counting.calls == 2
+
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await cache.verify(forged)
+    assert Counting.calls == 4  # a failure is re-examined every time
+
+    tokens.ttl_s = 1
+    short = tokens.user("citizen-2", ["openid"])
+    await cache.verify(short)
+    entry = cache._cache[short]
+    assert entry[1] <= entry[0].expires_at  # remembered no longer than the token lives
+
+    for n in range(25):
+        await cache.verify(tokens.user(f"citizen-{n + 10}", ["openid"]))
+    assert len(cache._cache) <= 10
