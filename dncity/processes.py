@@ -20,6 +20,7 @@ class ProcessSpec:
     name: str
     factory: str  # "module:function" returning an ASGI app
     port: int
+    workers: int = 1  # server processes sharing the port (DNCITY_<NAME>_WORKERS); the gateway has one
 
     def command(self, host: str) -> list[str]:
         if self.name == "gateway":
@@ -44,6 +45,7 @@ class ProcessSpec:
             "warning",
             "--timeout-graceful-shutdown",
             "5",
+            *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]
 
 
@@ -54,11 +56,25 @@ FACTORIES: dict[str, str] = {
 }
 
 
-def platform_specs(ports: Mapping[str, int] | None = None) -> list[ProcessSpec]:
+def workers_from_env(name: str, env: Mapping[str, str] = os.environ) -> int:
+    """``DNCITY_<NAME>_WORKERS`` (default 1): e.g. 2 for payments on PostgreSQL uses both cores of a
+    2-core machine. On the embedded profile (SQLite) more workers only queue on the database's lock."""
+    raw = env.get(f"DNCITY_{name.upper()}_WORKERS", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"DNCITY_{name.upper()}_WORKERS must be a whole number from 1 to 64, not {raw!r}")
+    return int(raw)
+
+
+def platform_specs(
+    ports: Mapping[str, int] | None = None, env: Mapping[str, str] = os.environ
+) -> list[ProcessSpec]:
     """The sandbox provider first (payments calls it), then services, gateway last (it probes them)."""
     ports = {**DEFAULT_PORTS, **(ports or {})}
     order = ["sandbox_provider", *SERVICE_NAMES, "gateway"]
-    return [ProcessSpec(name, FACTORIES[name], ports[name]) for name in order]
+    return [
+        ProcessSpec(name, FACTORIES[name], ports[name], 1 if name == "gateway" else workers_from_env(name, env))
+        for name in order
+    ]
 
 
 def service_env(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The forwarding hot path: raw ASGI in, protocol-level HTTP/1.1 out (see gateway/upstream.py for why).
+"""The forwarding hot path: raw ASGI in, protocol-level HTTP/1.1 out (see shared/http11.py for why).
 
 A request body over the limit is refused with 413 before anything reaches the upstream. Hop-by-hop
 headers and headers a client could use to impersonate someone (internal identity headers, forwarding
@@ -18,7 +18,7 @@ from starlette.types import Receive
 
 from gateway.breaker import CircuitBreaker, CircuitOpen
 from gateway.routes import IDEMPOTENT_METHODS
-from gateway.upstream import UpstreamClient, UpstreamConnectionError, UpstreamPool
+from shared.http11 import UpstreamClient, UpstreamConnectionError, UpstreamPool
 from shared.observability import current_request_id
 
 log = structlog.get_logger("gateway.proxy")

@@ -9,6 +9,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,7 +29,8 @@ EVENT_WAIT_S = 30.0
 def process_platform() -> Iterator[tuple[str, Supervisor]]:
     """Start every process; yield the gateway URL and the supervisor; stop them all."""
     ports = {name: free_port() for name in DEFAULT_PORTS}
-    specs = platform_specs(ports)
+    # Payments as it runs on a 2-core PostgreSQL deployment: two server processes sharing its port.
+    specs = platform_specs(ports, {"DNCITY_PAYMENTS_WORKERS": "2"})
     supervisor = Supervisor(specs, service_env(ports))
     supervisor.start()
     try:
@@ -36,6 +38,13 @@ def process_platform() -> Iterator[tuple[str, Supervisor]]:
         yield f"http://127.0.0.1:{ports['gateway']}", supervisor
     finally:
         supervisor.stop()
+
+
+def _parent_of(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def wait_received(client: httpx.Client, service: str, event_id: str, headers: dict[str, str]) -> dict:
@@ -80,6 +89,16 @@ def test_platform_runs_as_separate_processes_behind_the_gateway(
             receipt = wait_received(client, consumer, event_id, bearer)
             assert receipt["received"] is True, f"{consumer} did not receive {event_id} within {EVENT_WAIT_S}s"
             assert receipt["service"] == consumer and receipt["processed_at"]
+
+        # Payments runs two workers; an event either one publishes reaches the others all the same.
+        payments_pid = supervisor.procs["payments"].pid
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent_of(p) == payments_pid]
+        assert len(children) >= 2, "payments should run two worker processes"
+        for _ in range(4):
+            ping = client.post("/v1/payments/dev/events/ping", headers=bearer)
+            assert ping.status_code == 201, ping.text
+            receipt = wait_received(client, "parking", ping.json()["event_id"], bearer)
+            assert receipt["received"] is True
 
         # One OpenAPI document lists every service's paths.
         document = client.get("/openapi.json")

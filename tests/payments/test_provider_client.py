@@ -31,7 +31,17 @@ def intent(status: str = "requires_action", **extra: object) -> dict[str, object
 
 @pytest.fixture
 def client() -> ProviderClient:
-    return ProviderClient(BASE, "sk_test", timeout_s=0.5, retries=2, backoff_s=0.01, max_retry_after_s=0.05)
+    # respx intercepts httpx's own transport; the platform's (shared/http11.py) is exercised against the real
+    # sandbox by the flow tests and on its own in tests/shared/test_http11.py.
+    return ProviderClient(
+        BASE,
+        "sk_test",
+        timeout_s=0.5,
+        retries=2,
+        backoff_s=0.01,
+        max_retry_after_s=0.05,
+        transport=httpx.AsyncHTTPTransport(),
+    )
 
 
 async def create(client: ProviderClient):  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.http import tracing_headers
+from shared.http11 import Http11Transport
 
 log = structlog.get_logger("payments.provider")
 
@@ -104,7 +105,8 @@ class ProviderClient:
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
+            # httpx's own transport cost a quarter of the payments service's CPU per created payment.
+            transport=transport or Http11Transport(max_idle=max_connections),
         )
 
     async def aclose(self) -> None:

@@ -1,0 +1,155 @@
+"""shared/http11.py as an httpx transport, over real sockets: what it sends, what it reads back, and
+how each way a call can fail reaches the caller (as httpx's own errors, which retry logic relies on)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+
+from shared.http11 import Http11Transport
+from tests.helpers.live import LiveServer
+
+
+def echo_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route("/echo/{rest:path}", methods=["GET", "POST", "PUT", "DELETE"])
+    async def echo(rest: str, request: Request) -> dict[str, object]:
+        return {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": {k: v for k, v in request.headers.items() if k in ("idempotency-key", "host", "x-many")},
+            "body": (await request.body()).decode(),
+            "client_port": request.client.port if request.client else None,
+        }
+
+    @app.get("/chunked")
+    async def chunked() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            for n in range(3):
+                yield f"part{n};".encode()
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    @app.get("/slow")
+    async def slow() -> dict[str, bool]:
+        await asyncio.sleep(1.0)
+        return {"late": True}
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def server() -> AsyncIterator[LiveServer]:
+    live = LiveServer(echo_app()).start()
+    yield live  # type: ignore[misc]
+    live.stop()
+
+
+async def test_requests_and_responses_round_trip_over_kept_alive_connections(server: LiveServer) -> None:
+    transport = Http11Transport()
+    async with httpx.AsyncClient(base_url=server.url, transport=transport, timeout=5) as client:
+        posted = await client.post(
+            "/echo/a%20b", params={"q": "đà nẵng", "n": 2}, json={"amount": 50_000},
+            headers={"Idempotency-Key": "k-1", "X-Many": "1"},
+        )
+        assert posted.status_code == 200 and posted.headers["content-type"] == "application/json"
+        body = posted.json()
+        assert body["method"] == "POST" and body["path"] == "/echo/a b"
+        assert httpx.QueryParams(body["query"]) == httpx.QueryParams({"q": "đà nẵng", "n": "2"})
+        assert body["headers"] == {"idempotency-key": "k-1", "host": server.url.removeprefix("http://"), "x-many": "1"}
+        assert json.loads(body["body"]) == {"amount": 50_000}
+        # The second call reuses the first one's connection (same client port on the server side).
+        again = (await client.delete("/echo/x")).json()
+        assert again["method"] == "DELETE" and again["body"] == "" and again["client_port"] == body["client_port"]
+        streamed = await client.get("/chunked")
+        assert streamed.status_code == 200 and streamed.text == "part0;part1;part2;"
+        missing = await client.get("/nowhere")
+        assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
+
+
+async def test_nothing_listening_is_a_connect_error() -> None:
+    from dncity.embedded_redis import free_port
+
+    async with httpx.AsyncClient(transport=Http11Transport(), timeout=2) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{free_port('127.0.0.1')}/")
+
+
+async def test_no_answer_in_time_is_a_read_timeout_and_the_connection_is_not_reused(server: LiveServer) -> None:
+    transport = Http11Transport()
+    async with httpx.AsyncClient(base_url=server.url, transport=transport,
+                                 timeout=httpx.Timeout(0.2, connect=2)) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/slow")
+        assert all(not pool.idle for pool in transport.pools.values())
+        assert (await client.get("/echo/after")).json()["path"] == "/echo/after"
+
+
+async def raw_server(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> tuple[
+        asyncio.Server, str]:
+    srv = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    return srv, f"http://127.0.0.1:{port}"
+
+
+async def test_a_connection_closed_before_the_answer_is_a_protocol_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    srv, url = await raw_server(hang_up)
+    try:
+        async with httpx.AsyncClient(transport=Http11Transport(), timeout=2) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.post(url + "/v1/payment_intents", json={"amount": 1})
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_garbage_instead_of_http_is_a_protocol_error_and_gzip_is_decoded() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"SMTP ready\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def zipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        payload = gzip.compress(b'{"ok": true}')
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+                     b"content-length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        await writer.drain()
+        writer.close()
+
+    bad, bad_url = await raw_server(garbage)
+    good, good_url = await raw_server(zipped)
+    try:
+        async with httpx.AsyncClient(transport=Http11Transport(), timeout=2) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(bad_url + "/")
+            response = await client.get(good_url + "/")
+            assert response.json() == {"ok": True}
+    finally:
+        for srv in (bad, good):
+            srv.close()
+            await srv.wait_closed()
+
+
+async def test_only_http_and_https() -> None:
+    async with httpx.AsyncClient(transport=Http11Transport(), timeout=2) as client:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await client.get("ftp://127.0.0.1/file")
