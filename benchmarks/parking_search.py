@@ -176,13 +176,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, keys: Keys, pool: int) -> Any:
+def server(url: str, keys: Keys, pool: int, *, workers: int = 1, cores: str | None = "0") -> Any:
     port = free_port()
     env = {**os.environ, "DNCITY_BENCH_DB_URL": url, "DNCITY_BENCH_JWKS": json.dumps(keys.jwks),
            "DNCITY_BENCH_DB_POOL": str(pool), "PYTHONPATH": str(ROOT)}
-    cmd = ["taskset", "-c", "0", str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "--factory",
-           "benchmarks.parking_search:bench_app", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--loop", "uvloop", "--log-level", "warning", "--no-access-log"]
+    cmd = [str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "--factory",
+           "benchmarks.parking_search:bench_app", "--host", "127.0.0.1", "--port", str(port), "--workers",
+           str(workers), "--loop", "uvloop", "--log-level", "warning", "--no-access-log"]
+    if cores is not None:
+        cmd = ["taskset", "-c", cores, *cmd]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -248,9 +250,9 @@ def wrk(base: str, connections: int, seconds: float) -> dict[str, Any]:
 
 
 async def contend(client: httpx.AsyncClient, keys: Keys, pid: int, lot_id: str, vehicle: str, n: int,
-                  space_id: str | None = None) -> dict[str, Any]:
+                  space_id: str | None = None, day: int = 1) -> dict[str, Any]:
     start, end = window()
-    start, end = start + timedelta(days=1), end + timedelta(days=1)
+    start, end = start + timedelta(days=day), end + timedelta(days=day)
     # Tokens are signed before the clock starts: the client's own signing is not the server's latency.
     requests = []
     for i in range(n):
@@ -295,8 +297,10 @@ async def contention(base: str, pid: int, keys: Keys) -> None:
         one = (await client.post(f"/v1/parking/operator/lots/{lot2['id']}/spaces", headers=operator,
                                  json={"spaces": [{"label": "ONLY"}]})).json()
         await client.put(f"/v1/parking/operator/lots/{lot2['id']}/rates/car", headers=operator, json=free)
-        # Warm the app's connection pool and code paths with a reservation elsewhere in time.
-        await client.get("/healthz")
+        # Warm every worker's connection pool and code paths with the same burst on another day (a
+        # running service is warm; a cold one opens its database connections during the first burst).
+        for vehicle in ("car", "motorbike"):
+            await contend(client, keys, pid, lot["id"], vehicle, 100, day=2)
 
         any_space = await contend(client, keys, pid, lot["id"], "car", 100)
         print(f"contention, 100 concurrent for 10 spaces: {any_space}")
@@ -317,6 +321,7 @@ def main() -> None:
     parser.add_argument("--db-pool", type=int, default=10)
     parser.add_argument("--keep-db", help="reuse (and keep) this seeded database name")
     parser.add_argument("--only", choices=("search", "contention"), help="run one part only")
+    parser.add_argument("--contention-workers", type=int, default=1, help="server workers for the contention part")
     args = parser.parse_args()
     # The load generator (this process and wrk) stays on core 1; the server gets core 0.
     os.sched_setaffinity(0, {1})
@@ -331,10 +336,15 @@ def main() -> None:
             asyncio.run(seed(url, args.lots))
             print(f"seeded {args.lots} lots (20 spaces + a 200-place pool each) in {time.perf_counter() - t0:.1f} s")
         keys = Keys()
-        with server(url, keys, args.db_pool) as (base, pid):
-            if args.only != "contention":
+        if args.only != "contention":
+            with server(url, keys, args.db_pool) as (base, pid):
                 search(base, pid, args)
-            if args.only != "search":
+        if args.only != "search":
+            # One worker on core 0 by default, like search; --contention-workers N runs N unpinned.
+            workers = args.contention_workers
+            with server(url, keys, args.db_pool, workers=workers, cores="0" if workers == 1 else None) as (base, pid):
+                print(f"(contention: granian {workers} worker(s), {'on core 0' if workers == 1 else 'unpinned'}; "
+                      f"this driver on core 1)")
                 asyncio.run(contention(base, pid, keys))
     finally:
         if not args.keep_db:
