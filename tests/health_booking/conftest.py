@@ -21,6 +21,7 @@ from shared.db import utcnow
 from shared.service_auth import ServiceTokenProvider
 from shared.settings import PlatformSettings
 from tests.helpers.asgi import running
+from tests.helpers.payments import LivePayments
 from tests.helpers.tokens import TokenFactory
 
 HOSPITAL = "demo-hospital"
@@ -131,9 +132,7 @@ class Money(Health):
 
     async def pay(self, appointment: dict[str, Any], decision: str = "approve") -> None:
         """What the payer does on the sandbox wallet page."""
-        async with httpx.AsyncClient() as browser:
-            response = await browser.post(appointment["payment"]["url"], data={"decision": decision})
-        assert response.status_code == 200, response.text
+        await LivePayments.decide(appointment["payment"]["url"], decision)
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         writer = self.tokens.bearer(self.tokens.client("svc-health_booking", ["payments.write"]))
@@ -170,27 +169,11 @@ class Money(Health):
 
 @pytest.fixture
 async def money(tokens: TokenFactory) -> AsyncIterator[Money]:
-    from services.payments.app import create_app as create_payments
-    from services.payments.sandbox.app import create_app as create_sandbox
-    from services.payments.sandbox.settings import SandboxSettings
-    from services.payments.settings import PaymentsSettings
-    from tests.helpers.live import LiveServer
-
-    payments_port, sandbox_port = free_port(), free_port()
-    payments_url, sandbox_url = f"http://127.0.0.1:{payments_port}", f"http://127.0.0.1:{sandbox_port}"
-    sandbox = SandboxSettings(database=":memory:", public_url=sandbox_url,
-                              webhook_url=payments_url + "/v1/payments/webhooks/sandbox",
-                              webhook_backoff_base_s=0.2, sweep_interval_s=0.05)
-    platform = PlatformSettings()
-    servers = [LiveServer(create_sandbox(sandbox, platform), port=sandbox_port).start()]
-    settings = PaymentsSettings(provider_url=sandbox_url, reconciler_enabled=False, provider_timeout_s=5.0,
-                                provider_retries=1, provider_backoff_s=0.05)
-    servers.append(LiveServer(create_payments(settings, platform), port=payments_port).start())
+    live = LivePayments.start()
     try:
-        app = build_app(tokens, payments_url=payments_url)
+        app = build_app(tokens, payments_url=live.payments_url)
         async with running(app) as client:
             app.state.clock = utcnow
-            yield Money(app, client, tokens, payments_url=payments_url, sandbox_url=sandbox_url)
+            yield Money(app, client, tokens, payments_url=live.payments_url, sandbox_url=live.sandbox_url)
     finally:
-        for server in reversed(servers):
-            server.stop()
+        live.stop()

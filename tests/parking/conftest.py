@@ -19,6 +19,7 @@ from services.parking.settings import ParkingSettings
 from shared.service_auth import ServiceTokenProvider
 from shared.settings import PlatformSettings
 from tests.helpers.asgi import running
+from tests.helpers.payments import LivePayments
 from tests.helpers.tokens import TokenFactory
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -147,9 +148,7 @@ class Money:
 
     async def decide(self, payment: dict[str, Any], decision: str = "approve") -> None:
         """What the payer does on the sandbox wallet page."""
-        async with httpx.AsyncClient() as browser:
-            response = await browser.post(payment["next_action"]["url"], data={"decision": decision})
-        assert response.status_code == 200, response.text
+        await LivePayments.decide(payment["next_action"]["url"], decision)
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.payments_url) as http:
@@ -177,37 +176,23 @@ class Money:
 
 @pytest.fixture
 async def money_factory(tokens: TokenFactory) -> AsyncIterator[Callable[..., Awaitable[Money]]]:
-    from services.payments.app import create_app as create_payments
-    from services.payments.sandbox.app import create_app as create_sandbox
-    from services.payments.sandbox.settings import SandboxSettings
-    from services.payments.settings import PaymentsSettings
-    from tests.helpers.live import LiveServer
-
-    servers: list[LiveServer] = []
+    stacks: list[LivePayments] = []
     contexts: list[Any] = []
 
     async def start(**parking_settings: Any) -> Money:
-        payments_port, sandbox_port = free_port(), free_port()
-        payments_url, sandbox_url = f"http://127.0.0.1:{payments_port}", f"http://127.0.0.1:{sandbox_port}"
-        sandbox = SandboxSettings(database=":memory:", public_url=sandbox_url,
-                                  webhook_url=payments_url + "/v1/payments/webhooks/sandbox",
-                                  webhook_backoff_base_s=0.2, sweep_interval_s=0.05)
-        platform = PlatformSettings()
-        servers.append(LiveServer(create_sandbox(sandbox, platform), port=sandbox_port).start())
-        settings = PaymentsSettings(provider_url=sandbox_url, reconciler_enabled=False, provider_timeout_s=5.0,
-                                    provider_retries=1, provider_backoff_s=0.05)
-        servers.append(LiveServer(create_payments(settings, platform), port=payments_port).start())
-        app = build_parking(tokens, payments_url=payments_url, **parking_settings)
+        live = LivePayments.start()
+        stacks.append(live)
+        app = build_parking(tokens, payments_url=live.payments_url, **parking_settings)
         context = running(app)
         client = await context.__aenter__()
         contexts.append(context)
-        return Money(client, tokens, sandbox_url, payments_url, app)
+        return Money(client, tokens, live.sandbox_url, live.payments_url, app)
 
     yield start
     for context in reversed(contexts):
         await context.__aexit__(None, None, None)
-    for server in reversed(servers):
-        server.stop()
+    for live in reversed(stacks):
+        live.stop()
 
 
 @pytest.fixture

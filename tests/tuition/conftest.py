@@ -20,6 +20,7 @@ from services.tuition.settings import TuitionSettings
 from shared.service_auth import ServiceTokenProvider
 from shared.settings import PlatformSettings
 from tests.helpers.asgi import running
+from tests.helpers.payments import LivePayments
 from tests.helpers.tokens import TokenFactory
 
 SCHOOL = "demo-school"
@@ -161,9 +162,7 @@ class PaymentsStack:
 
     async def approve(self, order: dict[str, Any], decision: str = "approve") -> None:
         """What the guardian's browser does on the sandbox wallet page."""
-        async with httpx.AsyncClient(timeout=30) as browser:
-            response = await browser.post(order["payment_url"], data={"decision": decision})
-        assert response.status_code < 400, response.text
+        await LivePayments.decide(order["payment_url"], decision)
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.payments_url, timeout=30) as http:
@@ -174,24 +173,9 @@ class PaymentsStack:
 
 @pytest.fixture
 def payments_stack(tokens: TokenFactory) -> Any:
-    from services.payments.app import create_app as create_payments
-    from services.payments.sandbox.app import create_app as create_sandbox
-    from services.payments.sandbox.settings import SandboxSettings
-    from services.payments.settings import PaymentsSettings
-    from tests.helpers.live import LiveServer
-
-    payments_port, sandbox_port = free_port(), free_port()
-    payments_url, sandbox_url = f"http://127.0.0.1:{payments_port}", f"http://127.0.0.1:{sandbox_port}"
-    platform = PlatformSettings()
-    sandbox = LiveServer(create_sandbox(SandboxSettings(
-        database=":memory:", public_url=sandbox_url, webhook_url=payments_url + "/v1/payments/webhooks/sandbox",
-        webhook_backoff_base_s=0.2, sweep_interval_s=0.05), platform), port=sandbox_port).start()
-    payments = LiveServer(create_payments(PaymentsSettings(
-        provider_url=sandbox_url, reconciler_enabled=False, provider_timeout_s=5.0, provider_retries=1,
-        provider_backoff_s=0.05), platform), port=payments_port).start()
-    yield PaymentsStack(payments_url, sandbox_url, tokens)
-    payments.stop()
-    sandbox.stop()
+    live = LivePayments.start()
+    yield PaymentsStack(live.payments_url, live.sandbox_url, tokens)
+    live.stop()
 
 
 @pytest.fixture
