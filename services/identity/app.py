@@ -14,6 +14,7 @@ from services.identity.keys.lifecycle import start_keyring, stop_keyring
 from services.identity.keys.router import router as keys_router
 from services.identity.oauth import models as _oauth_models  # noqa: F401
 from services.identity.oauth.consent_router import router as consent_router
+from services.identity.oauth.logout import router as logout_router
 from services.identity.oauth.pages import router as oauth_pages
 from services.identity.oauth.router import router as oauth_router
 from services.identity.oauth.runtime import start_oauth, stop_oauth
@@ -32,7 +33,9 @@ def create_app(settings: IdentitySettings | None = None, platform: PlatformSetti
         title="Da Nang identity",
         description="Electronic identity accounts and the OpenID Connect provider (Da Nang ID).",
         parts=ServiceParts(
-            routers=[keys_router, oauth_router, oauth_pages, consent_router, clients_router, *ACCOUNT_ROUTERS],
+            routers=[
+                keys_router, oauth_router, oauth_pages, logout_router, consent_router, clients_router, *ACCOUNT_ROUTERS
+            ],
             dev_routers=ACCOUNT_DEV_ROUTERS,
             consumers=account_consumers(settings, platform),
             on_startup=[start_keyring, start_oauth, start_accounts],

@@ -261,6 +261,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/oauth2/jwks",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
         "scopes_supported": sorted(ALL_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
