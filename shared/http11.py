@@ -239,11 +239,15 @@ class Http11Transport(httpx.AsyncBaseTransport):
     arrived). No proxies and no HTTP/2; https verifies certificates with the system's trust store.
     """
 
-    def __init__(self, *, max_idle: int = 100, max_idle_s: float = 2.0) -> None:
+    def __init__(
+        self, *, max_idle: int = 100, max_idle_s: float = 2.0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        """``ssl_context``: for https, e.g. a provider's private CA or a client certificate (mutual TLS);
+        by default the system's trust store with hostname checks."""
         self.max_idle = max_idle
         self.max_idle_s = max_idle_s
         self.pools: dict[tuple[bytes, bytes, int | None], UpstreamPool] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = ssl_context
 
     def _pool(self, url: httpx.URL, connect_timeout_s: float) -> UpstreamPool:
         key = (url.raw_scheme, url.raw_host, url.port)
