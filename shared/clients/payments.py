@@ -17,6 +17,7 @@ The contract (services/payments implements it):
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any, Literal
 
@@ -90,10 +91,18 @@ class PaymentsError(ProblemError):
 
 
 class PaymentsClient:
-    def __init__(self, http: ServiceClient, base_url: str, tokens: ServiceTokenProvider) -> None:
+    """``budget_s`` bounds a whole call, retries included: callers often hold a booking's locks while
+    they ask for a payment, and a slow payments service must not hold them for several read timeouts.
+    Past it the call is ``payments_unavailable`` (503); the caller's transaction rolls back, and an
+    intent the payments service may have created meanwhile is never shown to anyone and expires unpaid."""
+
+    def __init__(
+        self, http: ServiceClient, base_url: str, tokens: ServiceTokenProvider, *, budget_s: float = 8.0
+    ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
+        self.budget_s = budget_s
 
     async def _call(
         self, method: str, path: str, *, idempotency_key: str | None = None, json: dict[str, Any] | None = None
@@ -102,8 +111,9 @@ class PaymentsClient:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         try:
-            response = await self.http.request(method, self.base_url + path, headers=headers, json=json)
-        except Exception as exc:
+            async with asyncio.timeout(self.budget_s):
+                response = await self.http.request(method, self.base_url + path, headers=headers, json=json)
+        except Exception as exc:  # TimeoutError (the budget) included
             raise ServiceUnavailable("The payments service is unavailable", code="payments_unavailable") from exc
         if response.status_code >= 500:
             raise ServiceUnavailable("The payments service is unavailable", code="payments_unavailable")

@@ -1,5 +1,6 @@
 """shared/http11.py as an httpx transport, over real sockets: what it sends, what it reads back, and
-how each way a call can fail reaches the caller (as httpx's own errors, which retry logic relies on)."""
+how each way a call can fail reaches the caller (as httpx's own errors, which retry logic relies on);
+and the payments client's time budget over such a socket."""
 
 from __future__ import annotations
 
@@ -210,5 +211,39 @@ async def test_https_verifies_the_certificate(tmp_path) -> None:  # type: ignore
             with pytest.raises(httpx.ConnectError):  # not in the system's trust store
                 await client.get(url)
     finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_a_payments_call_gives_up_within_its_budget() -> None:
+    """A payments service that accepts the request and never answers: the caller (holding a booking's
+    locks) gets payments_unavailable after its budget, not after several read timeouts and retries."""
+    import time
+
+    from shared.clients.payments import PaymentCreate, PaymentsClient
+    from shared.errors import ServiceUnavailable
+    from shared.http import ServiceClient
+    from shared.service_auth import ServiceTokenProvider
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.read()  # never answers; returns when the caller hangs up
+
+    srv, url = await raw_server(silent)
+
+    async def fetch() -> tuple[str, int]:
+        return "token", 600
+
+    http = ServiceClient(read_timeout=10.0, retries=2)
+    client = PaymentsClient(http, url, ServiceTokenProvider(fetch), budget_s=0.5)
+    data = PaymentCreate(amount_vnd=10_000, purpose="parking", reference="r1", payer_sub="p1", description="x")
+    began = time.monotonic()
+    try:
+        with pytest.raises(ServiceUnavailable) as info:
+            await client.create(data, idempotency_key="k1")
+        assert info.value.code == "payments_unavailable"
+        assert time.monotonic() - began < 5  # one read timeout alone would be 10 s
+    finally:
+        await http.aclose()
         srv.close()
         await srv.wait_closed()
