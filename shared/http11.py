@@ -237,16 +237,25 @@ class Http11Transport(httpx.AsyncBaseTransport):
     ``ConnectError``/``ConnectTimeout`` (the request never left), a connection lost or an unparsable
     response → ``RemoteProtocolError``, no response in time → ``ReadTimeout`` (both: it may have
     arrived). No proxies and no HTTP/2; https verifies certificates with the system's trust store.
+    At most ``max_connections`` requests are in flight per origin (one connection each); the others wait
+    for a slot for at most the ``pool`` timeout (``PoolTimeout``: nothing was sent).
     """
 
     def __init__(
-        self, *, max_idle: int = 100, max_idle_s: float = 2.0, ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        max_connections: int = 100,
+        max_idle: int = 100,
+        max_idle_s: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """``ssl_context``: for https, e.g. a provider's private CA or a client certificate (mutual TLS);
         by default the system's trust store with hostname checks."""
-        self.max_idle = max_idle
+        self.max_connections = max_connections
+        self.max_idle = min(max_idle, max_connections)
         self.max_idle_s = max_idle_s
         self.pools: dict[tuple[bytes, bytes, int | None], UpstreamPool] = {}
+        self.slots: dict[tuple[bytes, bytes, int | None], asyncio.Semaphore] = {}
         self._ssl: ssl.SSLContext | None = ssl_context
 
     def _pool(self, url: httpx.URL, connect_timeout_s: float) -> UpstreamPool:
@@ -278,6 +287,13 @@ class Http11Transport(httpx.AsyncBaseTransport):
         body = await request.aread()
         headers = [(name.lower(), value) for name, value in request.headers.raw if name.lower() not in _OWN_HEADERS]
         pool = self._pool(request.url, connect_s)
+        slots = self.slots.setdefault((request.url.raw_scheme, request.url.raw_host, request.url.port),
+                                      asyncio.Semaphore(self.max_connections))
+        try:
+            async with asyncio.timeout(timeouts.get("pool")):
+                await slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("no free connection slot in time", request=request) from exc
         try:
             async with asyncio.timeout(read_s):
                 status, raw_headers, payload = await pool.request(request.method, request.url.raw_path, headers, body)
@@ -289,6 +305,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
         except TimeoutError as exc:
             raise httpx.ReadTimeout("no response in time", request=request) from exc
+        finally:
+            slots.release()
         return httpx.Response(status, headers=raw_headers, stream=httpx.ByteStream(payload), request=request)
 
     async def aclose(self) -> None:

@@ -247,3 +247,38 @@ async def test_a_payments_call_gives_up_within_its_budget() -> None:
         await http.aclose()
         srv.close()
         await srv.wait_closed()
+
+
+async def test_in_flight_requests_per_origin_are_capped() -> None:
+    """A provider sees at most max_connections at once; a request that finds no slot in time fails
+    with PoolTimeout before anything is sent."""
+    open_now = peak = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(0.2)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_now -= 1
+            writer.close()
+
+    srv, url = await raw_server(slow)
+    try:
+        async with httpx.AsyncClient(transport=Http11Transport(max_connections=2), timeout=5) as client:
+            answers = await asyncio.gather(*[client.get(url + f"/{n}") for n in range(6)])
+            assert [a.text for a in answers] == ["ok"] * 6 and peak == 2
+        tight = httpx.Timeout(5, pool=0.05)
+        async with httpx.AsyncClient(transport=Http11Transport(max_connections=1), timeout=tight) as client:
+            results = await asyncio.gather(client.get(url + "/a"), client.get(url + "/b"), return_exceptions=True)
+            assert sorted(type(r).__name__ for r in results) == ["PoolTimeout", "Response"]
+    finally:
+        srv.close()
+        await srv.wait_closed()

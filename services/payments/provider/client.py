@@ -106,7 +106,7 @@ class ProviderClient:
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             # httpx's own transport cost a quarter of the payments service's CPU per created payment.
-            transport=transport or Http11Transport(max_idle=max_connections),
+            transport=transport or Http11Transport(max_connections=max_connections),
         )
 
     async def aclose(self) -> None:
