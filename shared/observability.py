@@ -78,6 +78,10 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
         return
     _logging_configured = True
     logging.basicConfig(stream=sys.stdout, level=level, format="%(message)s")
+    # httpx/httpcore log every outbound request at INFO as plain text: not JSON, and a line per call that
+    # the access log of the service called already records.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

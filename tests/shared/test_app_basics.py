@@ -144,3 +144,25 @@ async def test_openapi_uses_problem_json_and_stable_ids() -> None:
     assert operation["operationId"] == "make_thing"
     assert "application/problem+json" in operation["responses"]["422"]["content"]
     assert "HTTPValidationError" not in doc["components"]["schemas"]
+
+
+def test_outbound_calls_do_not_write_plain_text_lines_into_the_json_log() -> None:
+    """At the platform's INFO level, httpx's own 'HTTP Request: …' lines (plain text, one per call)
+    stay out of stdout, which carries one JSON object per line."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        import http.server, threading, httpx
+        from shared.observability import configure_logging
+        configure_logging("INFO")
+        server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        httpx.get(f"http://127.0.0.1:{server.server_port}/", timeout=5)
+        print("done")
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines() == ["done"], out.stdout
