@@ -125,24 +125,33 @@ def describe(lot: Lot, start: datetime, end: datetime, what: str = "Parking") ->
     return f"{what} at {lot.name}, {a:%d/%m %H:%M}-{b:%d/%m %H:%M}"[:300]
 
 
-async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None, now: datetime,
-                      candidates: Sequence[str | None] = ()) -> Occupancy | None:
-    """Insert an occupancy if its pool has room or a space is free; the database has the last word."""
-    start, end = fields["start_at"], fields["end_at"]
+async def _claim_candidates(session: AsyncSession, lot_id: str, pool: Pool | None, candidates: Sequence[str],
+                            start: datetime, end: datetime, now: datetime) -> tuple[Pool | None, list[str]] | None:
+    """Queue on the place's lock (the pool's row, or the lot's numbered spaces), then check what is free
+    against committed rows. Under contention most bookers learn here, with two statements and before
+    writing anything, that the last places went while they waited.
+
+    Returns the locked pool (or None) and the spaces still free in the caller's order; None when nothing
+    is free. The locks last until the transaction ends.
+    """
     if pool is not None:
         pool = await repo.lock_pool(session, pool.id)
-        if not await repo.pool_has_room(session, pool, start, end, now):
-            return None
+        return (pool, []) if await repo.pool_has_room(session, pool, start, end, now) else None
+    if not candidates:
+        return None
+    await repo.lock_lot_spaces(session, lot_id)
+    taken = await repo.taken_among(session, candidates, start, end, now)
+    free = [space_id for space_id in candidates if space_id not in taken]
+    return (None, free) if free else None
+
+
+async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None,
+                      free: Sequence[str]) -> Occupancy | None:
+    """Insert the occupancy (under the lock _claim_candidates took); the database has the last word."""
+    if pool is not None:
         occupancy = Occupancy(**fields, space_id=None)
         return occupancy if await repo.insert_occupancy(session, occupancy) else None
-    wanted = [space_id for space_id in candidates if space_id is not None]
-    if not wanted:
-        return None
-    await repo.lock_lot_spaces(session, fields["lot_id"])
-    taken = await repo.taken_among(session, wanted, start, end, now)
-    for space_id in wanted:
-        if space_id in taken:
-            continue
+    for space_id in free:
         occupancy = Occupancy(**fields, space_id=space_id)
         if await repo.insert_occupancy(session, occupancy):
             return occupancy
@@ -213,9 +222,9 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
     if rate is None:
         raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     if pool is None and data.space_id is None:
-        free = await lots_repo.free_spaces(session, lot.id, vehicle, start, end, now)
+        free_spaces = await lots_repo.free_spaces(session, lot.id, vehicle, start, end, now)
         # Spread concurrent bookers over the free spaces (fewer collisions); accessible spaces go last.
-        candidates = [s.id for s in sorted(free, key=lambda s: (s.accessible, random.random()))]
+        candidates = [s.id for s in sorted(free_spaces, key=lambda s: (s.accessible, random.random()))]
         if not candidates and not (await lots_repo.space_counts(session, [lot.id], vehicle)).get(lot.id):
             raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     amount = _quoted_amount(settings, data.quote_token, data, now) if data.quote_token else _price(rate, start, end)
@@ -229,6 +238,16 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
         raise Conflict("No free place in this lot for the window", code="no_free_place")
     if data.space_id is not None and not await repo.space_is_free(session, data.space_id, start, end, now):
         raise Conflict("This space is taken for the window", code="space_taken")
+
+    claimed = await _claim_candidates(session, lot.id, pool, [data.space_id] if data.space_id else candidates,
+                                      start, end, now)
+    if claimed is None:
+        if pool is not None:
+            raise Conflict("No free place in this lot for the window", code="no_free_place")
+        if data.space_id:
+            raise Conflict("This space is taken for the window", code="space_taken")
+        raise Conflict("No free space in this lot for the window", code="no_free_space")
+    pool, free = claimed
 
     await repo.lock_person(session, principal.sub)
     if await repo.unpaid_holds(session, principal.sub, now) >= settings.max_unpaid_holds:
@@ -248,8 +267,7 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
     fields = {"reservation_id": reservation.id, "lot_id": lot.id, "pool_id": reservation.pool_id,
               "kind": "booking", "start_at": start, "end_at": end, "status": HELD if amount else BOOKED,
               "hold_expires_at": hold_until if amount else None}
-    occupancy = await _take_place(session, fields, pool=pool, now=now,
-                                  candidates=[data.space_id] if data.space_id else candidates)
+    occupancy = await _take_place(session, fields, pool=pool, free=free)
     if occupancy is None:
         if pool is not None:
             raise Conflict("No free place in this lot for the window", code="no_free_place")
@@ -460,7 +478,9 @@ async def extend_reservation(app: FastAPI, session: AsyncSession, principal: Pri
               "kind": "extension", "start_at": reservation.end_at, "end_at": new_end,
               "status": HELD if amount else BOOKED, "hold_expires_at": hold_until if amount else None}
     pool = await session.get(Pool, reservation.pool_id) if reservation.pool_id else None
-    occupancy = await _take_place(session, fields, pool=pool, now=now, candidates=[reservation.space_id])
+    claimed = await _claim_candidates(session, lot.id, pool, [reservation.space_id] if reservation.space_id else [],
+                                      reservation.end_at, new_end, now)
+    occupancy = await _take_place(session, fields, pool=claimed[0], free=claimed[1]) if claimed else None
     if occupancy is None:
         raise Conflict("The place is not free for the added time", code="extension_unavailable")
     charge = None
