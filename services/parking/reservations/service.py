@@ -145,6 +145,14 @@ async def _claim_candidates(session: AsyncSession, lot_id: str, pool: Pool | Non
     return (None, free) if free else None
 
 
+def _gone(pool: Pool | None, space_id: str | None) -> Conflict:
+    if pool is not None:
+        return Conflict("No free place in this lot for the window", code="no_free_place")
+    if space_id:
+        return Conflict("This space is taken for the window", code="space_taken")
+    return Conflict("No free space in this lot for the window", code="no_free_space")
+
+
 async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None,
                       free: Sequence[str]) -> Occupancy | None:
     """Insert the occupancy (under the lock _claim_candidates took); the database has the last word."""
@@ -242,11 +250,7 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
     claimed = await _claim_candidates(session, lot.id, pool, [data.space_id] if data.space_id else candidates,
                                       start, end, now)
     if claimed is None:
-        if pool is not None:
-            raise Conflict("No free place in this lot for the window", code="no_free_place")
-        if data.space_id:
-            raise Conflict("This space is taken for the window", code="space_taken")
-        raise Conflict("No free space in this lot for the window", code="no_free_space")
+        raise _gone(pool, data.space_id)
     pool, free = claimed
 
     await repo.lock_person(session, principal.sub)
@@ -268,12 +272,8 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
               "kind": "booking", "start_at": start, "end_at": end, "status": HELD if amount else BOOKED,
               "hold_expires_at": hold_until if amount else None}
     occupancy = await _take_place(session, fields, pool=pool, free=free)
-    if occupancy is None:
-        if pool is not None:
-            raise Conflict("No free place in this lot for the window", code="no_free_place")
-        if data.space_id:
-            raise Conflict("This space is taken for the window", code="space_taken")
-        raise Conflict("No free space in this lot for the window", code="no_free_space")
+    if occupancy is None:  # the exclusion constraint's word (a booking that skipped the lock)
+        raise _gone(pool, data.space_id)
     reservation.space_id = occupancy.space_id
     if amount:
         _, payment = await _request_payment(
