@@ -63,3 +63,35 @@ async def test_consent_is_remembered_and_session_reused(identity, mobile, person
         params=auth_params(mobile, MOBILE_REDIRECT, scope="openid profile parking", challenge=challenge),
     )
     assert response.headers["location"].startswith("/oauth2/consent")
+
+
+async def test_a_refresh_returns_a_new_id_token_for_the_same_authentication(identity, mobile, person) -> None:
+    """OpenID Connect Core §12.2: same iss, sub, aud, azp, auth_time and acr; a new iat; no nonce."""
+    import asyncio
+
+    from authlib.oidc.core.util import create_half_hash
+
+    verifier, challenge = pkce()
+    params = auth_params(mobile, MOBILE_REDIRECT, scope="openid profile offline_access", challenge=challenge)
+    query = query_of(await authorize(identity, params))
+    first = (await exchange(identity, mobile, query["code"], verifier)).json()
+    await asyncio.sleep(1.1)  # a later second, so the new iat shows
+    refreshed = await identity.post("/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": mobile, "refresh_token": first["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    jwks = jwt.PyJWKSet.from_dict((await identity.get("/oauth2/jwks")).json())
+    kid = jwt.get_unverified_header(body["id_token"])["kid"]
+    new = jwt.decode(body["id_token"], jwks[kid].key, algorithms=["RS256"], audience=mobile,
+                     issuer="http://127.0.0.1:8000")
+    old = jwt.decode(first["id_token"], options={"verify_signature": False})
+    for claim in ("iss", "sub", "aud", "azp", "auth_time", "acr", "name"):
+        assert new[claim] == old[claim], claim
+    assert new["iat"] > old["iat"] and "nonce" in old and "nonce" not in new
+    assert new["at_hash"] == create_half_hash(body["access_token"], "RS256").decode()
+    # A refresh narrowed to scopes without openid is plain OAuth: no ID token.
+    narrowed = await identity.post("/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": mobile, "refresh_token": body["refresh_token"],
+        "scope": "profile offline_access"})
+    assert narrowed.status_code == 200, narrowed.text
+    assert "id_token" not in narrowed.json() and set(narrowed.json()["scope"].split()) == {"profile", "offline_access"}

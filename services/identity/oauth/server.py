@@ -20,7 +20,7 @@ from authlib.oauth2 import rfc6749, rfc7009, rfc7523, rfc7636, rfc7662, rfc9207
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError, InvalidScopeError
 from authlib.oidc.core import UserInfo
-from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.core.grants import OpenIDCode, OpenIDToken
 from authlib.oidc.core.grants.util import create_half_hash
 from joserfc.jwk import KeySet
 
@@ -260,15 +260,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError("The client is not registered for the requested scope.")
 
 
-class DaNangOpenIDCode(OpenIDCode):
-    """OpenID Connect code flow: ID tokens signed RS256 with the identity keyring (kid in the header)."""
+class _DaNangIdTokens:
+    """ID tokens signed RS256 with the identity keyring (kid in the header), for the code and refresh grants."""
 
-    def __init__(self, provider: Provider) -> None:
-        super().__init__(require_nonce=False)
-        self.provider = provider
-
-    def exists_nonce(self, nonce: str, request: Any) -> bool:
-        return current().nonce_seen
+    provider: Provider
 
     def get_client_algorithm(self, client: Any) -> str:
         return ID_TOKEN_ALG
@@ -287,15 +282,38 @@ class DaNangOpenIDCode(OpenIDCode):
         return self.provider.user_info(user, scope)
 
     def encode_id_token(self, token: dict[str, Any], request: Any) -> str:
-        claims = self.get_compatible_claims(request)
+        claims = self.get_compatible_claims(request)  # type: ignore[attr-defined]
         if request.authorization_code:
-            claims.update(self.get_authorization_code_claims(request.authorization_code))
+            claims.update(self.get_authorization_code_claims(request.authorization_code))  # type: ignore[attr-defined]
+        else:
+            # A refresh (OpenID Connect Core §12.2): same iss, sub, aud and azp, a new iat, the time and level
+            # of the original authentication, and no nonce.
+            claims["auth_time"] = int(request.user.auth_time)
+            claims["acr"] = request.user.acr
         at_hash = create_half_hash(token["access_token"], ID_TOKEN_ALG)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()
         claims.update(self.generate_user_info(request.user, token["scope"]))
         claims["sub"] = request.user.sub
         return self.provider.keyring.sign(claims, alg=ID_TOKEN_ALG, typ="JWT")
+
+
+class DaNangOpenIDCode(_DaNangIdTokens, OpenIDCode):
+    """OpenID Connect code flow."""
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(require_nonce=False)
+        self.provider = provider
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        return current().nonce_seen
+
+
+class DaNangOpenIDRefresh(_DaNangIdTokens, OpenIDToken):
+    """A refresh whose scope includes openid also returns a new ID token."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
 
 
 class PrivateKeyJWT(rfc7523.JWTBearerClientAssertion):
@@ -425,7 +443,7 @@ class Provider(rfc6749.AuthorizationServer):
         self.register_token_generator("default", self._generate_token)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(self))
         self.register_grant(AuthorizationCodeGrant, [StrictCodeChallenge(required=True), DaNangOpenIDCode(self)])
-        self.register_grant(RefreshTokenGrant)
+        self.register_grant(RefreshTokenGrant, [DaNangOpenIDRefresh(self)])
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint(self, self))
