@@ -8,6 +8,27 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds so far of a process and all its descendants (Linux /proc): granian and
+    uvicorn run their workers as children. Per-request CPU depends less on what else the machine runs
+    than wall-clock throughput does."""
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    total, frontier = 0.0, {pid}
+    while frontier:
+        total += sum(stats[p][1] for p in frontier if p in stats)
+        frontier = {child for child, (parent, _) in stats.items() if parent in frontier}
+    return total
 
 
 async def _admin(pg_url: str, statements: list[str]) -> None:

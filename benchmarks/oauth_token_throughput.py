@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+from bench_env import tree_cpu_s  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -240,25 +241,6 @@ async def sign_ins(port: int, seconds: float, concurrency: int) -> tuple[int, in
     return ok, failed, time.monotonic() - begin
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its descendants (Linux /proc; granian runs its
-    worker as a child): the per-core figure then depends less on what else the machine is running."""
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
-    total, frontier = 0.0, {pid}
-    while frontier:
-        total += sum(stats[p][1] for p in frontier if p in stats)
-        frontier = {child for child, (parent, _) in stats.items() if parent in frontier}
-    return total
-
-
 def adapter_costs(client_id: str, secret: str) -> dict[str, float]:
     """CPU microseconds per client-credentials grant in Authlib's core: inline on the event loop (what
     the adapter does, all data gathered beforehand) versus handed to a worker thread."""
@@ -356,13 +338,13 @@ def main() -> None:
         os.sched_setaffinity(0, {1})  # the driver stays off the server's core
     try:
         asyncio.run(client_credentials(port, client_id, secret, 1.0, args.connections))  # warm-up
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = tree_cpu_s(server.pid)
         ok, failed, elapsed = asyncio.run(client_credentials(port, client_id, secret, args.seconds, args.connections))
-        cc_cpu = cpu_seconds(server.pid) - cpu0
+        cc_cpu = tree_cpu_s(server.pid) - cpu0
         cc_rate = ok / elapsed
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = tree_cpu_s(server.pid)
         s_ok, s_failed, s_elapsed = asyncio.run(sign_ins(port, args.seconds, args.signin_concurrency))
-        signin_cpu = cpu_seconds(server.pid) - cpu0
+        signin_cpu = tree_cpu_s(server.pid) - cpu0
         signin_rate = s_ok / s_elapsed
         load = os.getloadavg()[0]
         costs = adapter_costs(client_id, secret)

@@ -154,21 +154,6 @@ async def seed(url: str, n_lots: int) -> None:
     await db.dispose()
 
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its descendants (granian runs a worker child)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo += [int(c) for c in children]
-    return total
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -269,6 +254,8 @@ async def contend(client: httpx.AsyncClient, keys: Keys, pid: int, lot_id: str, 
         response = await client.post("/v1/parking/reservations", json=body, headers=headers)
         return response.status_code, time.perf_counter() - t0
 
+    from bench_env import tree_cpu_s  # only when run as a script (granian imports this module for bench_app)
+
     began, cpu0 = time.perf_counter(), tree_cpu_s(pid)
     results = await asyncio.gather(*[one(h, b) for h, b in requests])
     elapsed, cpu = time.perf_counter() - began, tree_cpu_s(pid) - cpu0
@@ -352,6 +339,8 @@ def main() -> None:
 
 
 def search(base: str, pid: int, args: argparse.Namespace) -> None:
+    from bench_env import tree_cpu_s  # only when run as a script (granian imports this module for bench_app)
+
     wrk(base, args.connections, 2)  # warm up
     cpu0 = tree_cpu_s(pid)
     many = wrk(base, args.connections, args.seconds)

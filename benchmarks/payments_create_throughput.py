@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_env import tree_cpu_s  # benchmarks/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -147,25 +148,6 @@ async def drive(port: int, token: str, seconds: float, connections: int) -> dict
     }
 
 
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its live children (uvicorn's workers; Linux /proc)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat(int(entry.name))
-        if fields and (int(entry.name) == pid or int(fields[1]) == pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -226,12 +208,12 @@ def main() -> None:
         factory.ttl_s = 3600
         token = factory.client("bench-service", ["payments.write"])
         names = ["identity", "sandbox_provider", "payments"]
-        before = {n: cpu_seconds(p.pid) for n, p in zip(names, processes, strict=True)}
+        before = {n: tree_cpu_s(p.pid) for n, p in zip(names, processes, strict=True)}
         driver_before = sum(os.times()[:2])
         result = asyncio.run(drive(ports["payments"], token, args.seconds, args.connections))
         created = max(1, int(result["payments_created"]))
         # CPU per payment is what the machine's load does not distort: max rate ~ cores / total CPU.
-        cpu = {n: cpu_seconds(p.pid) - before[n] for n, p in zip(names, processes, strict=True)}
+        cpu = {n: tree_cpu_s(p.pid) - before[n] for n, p in zip(names, processes, strict=True)}
         cpu["driver"] = sum(os.times()[:2]) - driver_before
         result["cpu_ms_per_payment"] = {n: round(v * 1000 / created, 2) for n, v in cpu.items()}
         total = sum(v for n, v in cpu.items() if n != "driver") * 1000 / created

@@ -254,14 +254,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self.max_connections = max_connections
         self.max_idle = min(max_idle, max_connections)
         self.max_idle_s = max_idle_s
-        self.pools: dict[tuple[bytes, bytes, int | None], UpstreamPool] = {}
-        self.slots: dict[tuple[bytes, bytes, int | None], asyncio.Semaphore] = {}
+        # Per origin: its keep-alive pool and the semaphore that caps its requests in flight.
+        self.pools: dict[tuple[bytes, bytes, int | None], tuple[UpstreamPool, asyncio.Semaphore]] = {}
         self._ssl: ssl.SSLContext | None = ssl_context
 
-    def _pool(self, url: httpx.URL, connect_timeout_s: float) -> UpstreamPool:
+    def _pool(self, url: httpx.URL, connect_timeout_s: float) -> tuple[UpstreamPool, asyncio.Semaphore]:
         key = (url.raw_scheme, url.raw_host, url.port)
-        pool = self.pools.get(key)
-        if pool is None:
+        found = self.pools.get(key)
+        if found is None:
             if url.scheme == "https":
                 if self._ssl is None:
                     self._ssl = ssl.create_default_context()
@@ -270,7 +270,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 context, default_port = None, 80
             else:
                 raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}")
-            pool = self.pools[key] = UpstreamPool(
+            pool = UpstreamPool(
                 url.host,
                 url.port or default_port,
                 connect_timeout_s=connect_timeout_s,
@@ -278,7 +278,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 max_idle_s=self.max_idle_s,
                 ssl_context=context,
             )
-        return pool
+            found = self.pools[key] = (pool, asyncio.Semaphore(self.max_connections))
+        return found
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
@@ -286,9 +287,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         read_s = timeouts.get("read")
         body = await request.aread()
         headers = [(name.lower(), value) for name, value in request.headers.raw if name.lower() not in _OWN_HEADERS]
-        pool = self._pool(request.url, connect_s)
-        slots = self.slots.setdefault((request.url.raw_scheme, request.url.raw_host, request.url.port),
-                                      asyncio.Semaphore(self.max_connections))
+        pool, slots = self._pool(request.url, connect_s)
         try:
             async with asyncio.timeout(timeouts.get("pool")):
                 await slots.acquire()
@@ -310,7 +309,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return httpx.Response(status, headers=raw_headers, stream=httpx.ByteStream(payload), request=request)
 
     async def aclose(self) -> None:
-        for pool in self.pools.values():
+        for pool, _ in self.pools.values():
             pool.close()
         self.pools.clear()
 

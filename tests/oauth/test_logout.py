@@ -48,13 +48,12 @@ async def test_logout_with_hint_ends_the_session_and_returns_to_the_app(identity
     assert not await signed_in(identity, mobile)
 
 
-async def test_an_expired_hint_is_still_a_valid_hint(identity, mobile, person) -> None:  # type: ignore[no-untyped-def]
+async def test_an_expired_hint_is_still_a_valid_hint(identity, mobile, person, tokens) -> None:  # type: ignore[no-untyped-def]
     from services.identity.keys.service import ID_TOKEN_ALG
 
     hint = await id_token(identity, mobile)
     claims = jwt.decode(hint, options={"verify_signature": False})
-    keyring = identity._transport.app.state.keyring  # the provider's own signing keys
-    expired = keyring.sign({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}, alg=ID_TOKEN_ALG,
+    expired = tokens.keyring.sign({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}, alg=ID_TOKEN_ALG,
                            typ="JWT")
     response = await identity.get("/oauth2/logout", params={"id_token_hint": expired})
     assert response.status_code == 200 and "Đã đăng xuất" in response.text

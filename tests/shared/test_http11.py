@@ -95,7 +95,7 @@ async def test_no_answer_in_time_is_a_read_timeout_and_the_connection_is_not_reu
                                  timeout=httpx.Timeout(0.2, connect=2)) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get("/slow")
-        assert all(not pool.idle for pool in transport.pools.values())
+        assert all(not pool.idle for pool, _ in transport.pools.values())
         assert (await client.get("/echo/after")).json()["path"] == "/echo/after"
 
 
