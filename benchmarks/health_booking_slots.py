@@ -51,25 +51,60 @@ async def main(args: argparse.Namespace) -> None:
         async def no_payments() -> tuple[str, int]:
             return tokens.client("svc-health_booking", ["payments.write"]), 600
 
-        app = create_app(service_settings("health_booking"), PlatformSettings(),  # type: ignore[arg-type]
-                         service_tokens=ServiceTokenProvider(no_payments), background=False)
+        app = create_app(
+            service_settings("health_booking"),
+            PlatformSettings(),  # type: ignore[arg-type]
+            service_tokens=ServiceTokenProvider(no_payments),
+            background=False,
+        )
         agency = tokens.bearer(tokens.client("demo-hospital", ["health.schedules.write"]))
         async with running(app) as client:
             t0 = time.perf_counter()
-            fac = (await client.post("/v1/health/agency/facilities", headers=agency, json={
-                "name": "Bench hospital", "kind": "hospital", "address": "1 Bench St", "lat": 16.07, "lon": 108.22,
-                "prepayment_required": False, "max_days_ahead": 30, "max_per_patient_per_day": 20,
-                "min_notice_minutes": 0})).json()
+            fac = (
+                await client.post(
+                    "/v1/health/agency/facilities",
+                    headers=agency,
+                    json={
+                        "name": "Bench hospital",
+                        "kind": "hospital",
+                        "address": "1 Bench St",
+                        "lat": 16.07,
+                        "lon": 108.22,
+                        "prepayment_required": False,
+                        "max_days_ahead": 30,
+                        "max_per_patient_per_day": 20,
+                        "min_notice_minutes": 0,
+                    },
+                )
+            ).json()
             today = app.state.clock().date().isoformat()
             for i in range(20):
                 specialty = ("pediatrics", "cardiology", "dermatology", "general")[i % 4]
-                doc = (await client.post(f"/v1/health/agency/facilities/{fac['id']}/practitioners", headers=agency,
-                                         json={"name": f"Doctor {i}", "specialties": [specialty],
-                                               "languages": ["vi", "en"] if i % 2 else ["vi"]})).json()
-                r = await client.post(f"/v1/health/agency/facilities/{fac['id']}/schedules", headers=agency, json={
-                    "practitioner_id": doc["id"], "specialty": specialty, "weekdays": list(range(7)),
-                    "start_time": "08:00", "end_time": "17:00", "slot_minutes": 15, "fee_vnd": 0,
-                    "valid_from": today})
+                doc = (
+                    await client.post(
+                        f"/v1/health/agency/facilities/{fac['id']}/practitioners",
+                        headers=agency,
+                        json={
+                            "name": f"Doctor {i}",
+                            "specialties": [specialty],
+                            "languages": ["vi", "en"] if i % 2 else ["vi"],
+                        },
+                    )
+                ).json()
+                r = await client.post(
+                    f"/v1/health/agency/facilities/{fac['id']}/schedules",
+                    headers=agency,
+                    json={
+                        "practitioner_id": doc["id"],
+                        "specialty": specialty,
+                        "weekdays": list(range(7)),
+                        "start_time": "08:00",
+                        "end_time": "17:00",
+                        "slot_minutes": 15,
+                        "fee_vnd": 0,
+                        "valid_from": today,
+                    },
+                )
                 assert r.status_code == 201, r.text
             print(f"setup: 20 schedules derived in {time.perf_counter() - t0:.1f}s")
 
@@ -81,15 +116,21 @@ async def main(args: argparse.Namespace) -> None:
                 r = await client.get("/v1/health/slots", params=params, headers=user)
                 latencies.append(time.perf_counter() - start)
                 assert r.status_code == 200 and r.json()["items"]
-            print(f"slot search: {args.searches} requests, p50 {pct(latencies, 0.5):.1f} ms, "
-                  f"p95 {pct(latencies, 0.95):.1f} ms")
+            print(
+                f"slot search: {args.searches} requests, p50 {pct(latencies, 0.5):.1f} ms, "
+                f"p95 {pct(latencies, 0.95):.1f} ms"
+            )
 
             targets: list[dict] = []
             cursor: str | None = None
             while len(targets) < args.bookings:
-                page = (await client.get("/v1/health/slots", params={"limit": 200, **({"cursor": cursor} if cursor
-                                                                                     else {})},
-                                         headers=user)).json()
+                page = (
+                    await client.get(
+                        "/v1/health/slots",
+                        params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+                        headers=user,
+                    )
+                ).json()
                 targets += page["items"]
                 cursor = page["next_cursor"]
                 if not cursor:
@@ -97,8 +138,9 @@ async def main(args: argparse.Namespace) -> None:
             targets = targets[: args.bookings]
             queue: asyncio.Queue[tuple[dict, dict[str, str]]] = asyncio.Queue()
             for s in targets:  # tokens minted before the clock starts: the driver should cost little
-                queue.put_nowait((s, {**tokens.bearer(tokens.user(f"bench-{s['id']}", ["health"])),
-                                      "Idempotency-Key": s["id"]}))
+                queue.put_nowait(
+                    (s, {**tokens.bearer(tokens.user(f"bench-{s['id']}", ["health"])), "Idempotency-Key": s["id"]})
+                )
             book_lat: list[float] = []
             ok = 0
 
@@ -114,22 +156,44 @@ async def main(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             await asyncio.gather(*[worker(w) for w in range(20)])
             elapsed = time.perf_counter() - start
-            print(f"bookings: {ok}/{len(targets)} booked, {ok / elapsed:.0f}/s with 20 in flight, "
-                  f"p50 {pct(book_lat, 0.5):.1f} ms, p95 {pct(book_lat, 0.95):.1f} ms")
+            print(
+                f"bookings: {ok}/{len(targets)} booked, {ok / elapsed:.0f}/s with 20 in flight, "
+                f"p50 {pct(book_lat, 0.5):.1f} ms, p95 {pct(book_lat, 0.95):.1f} ms"
+            )
 
-            r = await client.post(f"/v1/health/agency/facilities/{fac['id']}/schedules", headers=agency, json={
-                "service_name": "Vaccination", "specialty": "vaccination", "weekdays": list(range(7)),
-                "start_time": "08:00", "end_time": "09:00", "slot_minutes": 60, "capacity": 5, "fee_vnd": 0,
-                "valid_from": today})
-            slot = (await client.get("/v1/health/slots", params={"specialty": "vaccination", "limit": 1},
-                                     headers=user)).json()["items"][0]
-            responses = await asyncio.gather(*[client.post(
-                "/v1/health/appointments", json={"slot_id": slot["id"]},
-                headers={**tokens.bearer(tokens.user(f"race-{i}", ["health"])), "Idempotency-Key": f"race-{i}"})
-                for i in range(50)])
+            r = await client.post(
+                f"/v1/health/agency/facilities/{fac['id']}/schedules",
+                headers=agency,
+                json={
+                    "service_name": "Vaccination",
+                    "specialty": "vaccination",
+                    "weekdays": list(range(7)),
+                    "start_time": "08:00",
+                    "end_time": "09:00",
+                    "slot_minutes": 60,
+                    "capacity": 5,
+                    "fee_vnd": 0,
+                    "valid_from": today,
+                },
+            )
+            slot = (
+                await client.get("/v1/health/slots", params={"specialty": "vaccination", "limit": 1}, headers=user)
+            ).json()["items"][0]
+            responses = await asyncio.gather(
+                *[
+                    client.post(
+                        "/v1/health/appointments",
+                        json={"slot_id": slot["id"]},
+                        headers={**tokens.bearer(tokens.user(f"race-{i}", ["health"])), "Idempotency-Key": f"race-{i}"},
+                    )
+                    for i in range(50)
+                ]
+            )
             won = sum(r.status_code == 201 for r in responses)
-            print(f"race: 50 concurrent bookings on a capacity-5 slot -> {won} booked "
-                  f"({'OK' if won == 5 else 'CAPACITY EXCEEDED'})")
+            print(
+                f"race: 50 concurrent bookings on a capacity-5 slot -> {won} booked "
+                f"({'OK' if won == 5 else 'CAPACITY EXCEEDED'})"
+            )
             print(f"median booking latency {statistics.median(book_lat) * 1000:.1f} ms")
     finally:
         identity.stop()

@@ -78,8 +78,17 @@ class Keys:
 
     def token(self, sub: str, client_id: str, scopes: str) -> str:
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "client_id": client_id, "scope": scopes,
-                  "iat": now, "exp": now + 3600, "jti": uuid.uuid4().hex, "acr": "urn:dncity:loa:1"}
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "client_id": client_id,
+            "scope": scopes,
+            "iat": now,
+            "exp": now + 3600,
+            "jti": uuid.uuid4().hex,
+            "acr": "urn:dncity:loa:1",
+        }
         return jwt.encode(claims, self.private, algorithm="ES256", headers={"kid": "bench", "typ": "at+jwt"})
 
 
@@ -87,11 +96,14 @@ def bench_app() -> FastAPI:
     """The server side (granian --factory): the real parking app on the bench database, with the bench JWKS."""
     jwks = json.loads(os.environ["DNCITY_BENCH_JWKS"])
     app = create_app(
-        ParkingSettings(database_url=os.environ["DNCITY_BENCH_DB_URL"],
-                        db_pool_size=int(os.environ.get("DNCITY_BENCH_DB_POOL", "10")),
-                        expiry_sweep_interval_s=3600),
-        PlatformSettings(redis_url=None, public_base_url=ISSUER, log_level="WARNING",
-                         payments_url="http://127.0.0.1:9"),
+        ParkingSettings(
+            database_url=os.environ["DNCITY_BENCH_DB_URL"],
+            db_pool_size=int(os.environ.get("DNCITY_BENCH_DB_POOL", "10")),
+            expiry_sweep_interval_s=3600,
+        ),
+        PlatformSettings(
+            redis_url=None, public_base_url=ISSUER, log_level="WARNING", payments_url="http://127.0.0.1:9"
+        ),
     )
     inner = app.router.lifespan_context
 
@@ -130,23 +142,50 @@ async def seed(url: str, n_lots: int) -> None:
     bike = RateIn(mode="per_visit", day_price_vnd=5_000, night_price_vnd=10_000)
     async with db.sessionmaker() as session, session.begin():
         for i in range(n_lots):
-            lot = await lots.create_lot(session, "bench-operator", LotCreate(
-                name=f"Lot {i}", address=f"{i} Đường Bạch Đằng", lat=LAT0 + rng.uniform(-SPAN / 2, SPAN / 2),
-                lon=LON0 + rng.uniform(-SPAN / 2, SPAN / 2)))
-            spaces = await lots.add_spaces(session, lot, SpacesCreate(spaces=[
-                SpaceCreate(label=f"S{j:02d}", accessible=j < 2) for j in range(20)]))
+            lot = await lots.create_lot(
+                session,
+                "bench-operator",
+                LotCreate(
+                    name=f"Lot {i}",
+                    address=f"{i} Đường Bạch Đằng",
+                    lat=LAT0 + rng.uniform(-SPAN / 2, SPAN / 2),
+                    lon=LON0 + rng.uniform(-SPAN / 2, SPAN / 2),
+                ),
+            )
+            spaces = await lots.add_spaces(
+                session, lot, SpacesCreate(spaces=[SpaceCreate(label=f"S{j:02d}", accessible=j < 2) for j in range(20)])
+            )
             await lots.add_pool(session, lot, PoolCreate(vehicle_type="motorbike", capacity=200))
             await lots.put_rate(session, lot, "car", car)
             await lots.put_rate(session, lot, "motorbike", bike)
             if i % 3 == 0:  # half of this lot's spaces booked for the searched window
                 for space in spaces[:10]:
-                    r = Reservation(lot_id=lot.id, user_sub=f"u{i}", client_id="bench", vehicle_type="car",
-                                    plate_number="43A-123.45", plate_normalized="43A12345", space_id=space.id,
-                                    start_at=start, end_at=end, status="confirmed", amount_vnd=30_000)
+                    r = Reservation(
+                        lot_id=lot.id,
+                        user_sub=f"u{i}",
+                        client_id="bench",
+                        vehicle_type="car",
+                        plate_number="43A-123.45",
+                        plate_normalized="43A12345",
+                        space_id=space.id,
+                        start_at=start,
+                        end_at=end,
+                        status="confirmed",
+                        amount_vnd=30_000,
+                    )
                     session.add(r)
                     await session.flush()
-                    session.add(Occupancy(reservation_id=r.id, lot_id=lot.id, space_id=space.id, kind="booking",
-                                          start_at=start, end_at=end, status="booked"))
+                    session.add(
+                        Occupancy(
+                            reservation_id=r.id,
+                            lot_id=lot.id,
+                            space_id=space.id,
+                            kind="booking",
+                            start_at=start,
+                            end_at=end,
+                            status="booked",
+                        )
+                    )
     # Planner statistics, as a database in service has them (autovacuum would get there a bit later).
     async with db.engine.connect() as conn:
         await conn.execute(text("ANALYZE"))
@@ -163,11 +202,31 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(url: str, keys: Keys, pool: int, *, workers: int = 1, cores: str | None = "0") -> Any:
     port = free_port()
-    env = {**os.environ, "DNCITY_BENCH_DB_URL": url, "DNCITY_BENCH_JWKS": json.dumps(keys.jwks),
-           "DNCITY_BENCH_DB_POOL": str(pool), "PYTHONPATH": str(ROOT)}
-    cmd = [str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "--factory",
-           "benchmarks.parking_search:bench_app", "--host", "127.0.0.1", "--port", str(port), "--workers",
-           str(workers), "--loop", "uvloop", "--log-level", "warning", "--no-access-log"]
+    env = {
+        **os.environ,
+        "DNCITY_BENCH_DB_URL": url,
+        "DNCITY_BENCH_JWKS": json.dumps(keys.jwks),
+        "DNCITY_BENCH_DB_POOL": str(pool),
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        str(ROOT / ".venv/bin/granian"),
+        "--interface",
+        "asgi",
+        "--factory",
+        "benchmarks.parking_search:bench_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     if cores is not None:
         cmd = ["taskset", "-c", cores, *cmd]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -208,15 +267,35 @@ end
 def wrk(base: str, connections: int, seconds: float) -> dict[str, Any]:
     start, end = window()
     fmt = "%Y-%m-%dT%H:%M:%SZ"
-    script = WRK_SCRIPT % {"seed": random.randrange(1 << 30), "lat0": LAT0, "lon0": LON0,
-                           "start": start.astimezone(UTC).strftime(fmt), "end": end.astimezone(UTC).strftime(fmt)}
+    script = WRK_SCRIPT % {
+        "seed": random.randrange(1 << 30),
+        "lat0": LAT0,
+        "lon0": LON0,
+        "start": start.astimezone(UTC).strftime(fmt),
+        "end": end.astimezone(UTC).strftime(fmt),
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
         out = subprocess.run(
-            ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-             "--timeout", "10s", "-s", f.name, base],
-            check=True, capture_output=True, text=True,
+            [
+                "taskset",
+                "-c",
+                "1",
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds:g}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                f.name,
+                base,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     finally:
         os.unlink(f.name)
@@ -229,22 +308,40 @@ def wrk(base: str, connections: int, seconds: float) -> dict[str, Any]:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     assert not errors and not socket_errors, out
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-            "p50_ms": ms("50%"), "p99_ms": ms("99%")}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+    }
 
 
-async def contend(client: httpx.AsyncClient, keys: Keys, pid: int, lot_id: str, vehicle: str, n: int,
-                  space_id: str | None = None, day: int = 1) -> dict[str, Any]:
+async def contend(
+    client: httpx.AsyncClient,
+    keys: Keys,
+    pid: int,
+    lot_id: str,
+    vehicle: str,
+    n: int,
+    space_id: str | None = None,
+    day: int = 1,
+) -> dict[str, Any]:
     start, end = window()
     start, end = start + timedelta(days=day), end + timedelta(days=day)
     # Tokens are signed before the clock starts: the client's own signing is not the server's latency.
     requests = []
     for i in range(n):
-        headers = {"Authorization": "Bearer " + keys.token(f"c{i}-{uuid.uuid4().hex[:6]}", "dncity-mobile", "parking"),
-                   "Idempotency-Key": uuid.uuid4().hex}
-        body = {"lot_id": lot_id, "vehicle_type": vehicle, "plate_number": f"43A-{i:03d}.45",
-                "start_at": start.isoformat(), "end_at": end.isoformat()}
+        headers = {
+            "Authorization": "Bearer " + keys.token(f"c{i}-{uuid.uuid4().hex[:6]}", "dncity-mobile", "parking"),
+            "Idempotency-Key": uuid.uuid4().hex,
+        }
+        body = {
+            "lot_id": lot_id,
+            "vehicle_type": vehicle,
+            "plate_number": f"43A-{i:03d}.45",
+            "start_at": start.isoformat(),
+            "end_at": end.isoformat(),
+        }
         if space_id:
             body["space_id"] = space_id
         requests.append((headers, body))
@@ -260,9 +357,13 @@ async def contend(client: httpx.AsyncClient, keys: Keys, pid: int, lot_id: str, 
     results = await asyncio.gather(*[one(h, b) for h, b in requests])
     elapsed, cpu = time.perf_counter() - began, tree_cpu_s(pid) - cpu0
     latencies = [t for _, t in results]
-    return {"statuses": dict(Counter(s for s, _ in results)), "wall_s": round(elapsed, 3),
-            "p50_ms": round(pct(latencies, 0.5), 1), "p99_ms": round(pct(latencies, 0.99), 1),
-            "server_cpu_ms_per_request": round(cpu / n * 1000, 2)}
+    return {
+        "statuses": dict(Counter(s for s, _ in results)),
+        "wall_s": round(elapsed, 3),
+        "p50_ms": round(pct(latencies, 0.5), 1),
+        "p99_ms": round(pct(latencies, 0.99), 1),
+        "server_cpu_ms_per_request": round(cpu / n * 1000, 2),
+    }
 
 
 async def contention(base: str, pid: int, keys: Keys) -> None:
@@ -270,19 +371,40 @@ async def contention(base: str, pid: int, keys: Keys) -> None:
     free = {"mode": "per_visit", "day_price_vnd": 0, "night_price_vnd": 0}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        lot = (await client.post("/v1/parking/operator/lots", headers=operator, json={
-            "name": "Contended", "address": "x", "lat": LAT0, "lon": LON0})).json()
-        spaces = (await client.post(f"/v1/parking/operator/lots/{lot['id']}/spaces", headers=operator,
-                                    json={"spaces": [{"label": f"C{i}"} for i in range(10)]})).json()
+        lot = (
+            await client.post(
+                "/v1/parking/operator/lots",
+                headers=operator,
+                json={"name": "Contended", "address": "x", "lat": LAT0, "lon": LON0},
+            )
+        ).json()
+        spaces = (
+            await client.post(
+                f"/v1/parking/operator/lots/{lot['id']}/spaces",
+                headers=operator,
+                json={"spaces": [{"label": f"C{i}"} for i in range(10)]},
+            )
+        ).json()
         assert len(spaces) == 10, spaces
-        await client.post(f"/v1/parking/operator/lots/{lot['id']}/pools", headers=operator,
-                          json={"vehicle_type": "motorbike", "capacity": 30})
+        await client.post(
+            f"/v1/parking/operator/lots/{lot['id']}/pools",
+            headers=operator,
+            json={"vehicle_type": "motorbike", "capacity": 30},
+        )
         for vehicle in ("car", "motorbike"):
             await client.put(f"/v1/parking/operator/lots/{lot['id']}/rates/{vehicle}", headers=operator, json=free)
-        lot2 = (await client.post("/v1/parking/operator/lots", headers=operator, json={
-            "name": "One space", "address": "x", "lat": LAT0, "lon": LON0})).json()
-        one = (await client.post(f"/v1/parking/operator/lots/{lot2['id']}/spaces", headers=operator,
-                                 json={"spaces": [{"label": "ONLY"}]})).json()
+        lot2 = (
+            await client.post(
+                "/v1/parking/operator/lots",
+                headers=operator,
+                json={"name": "One space", "address": "x", "lat": LAT0, "lon": LON0},
+            )
+        ).json()
+        one = (
+            await client.post(
+                f"/v1/parking/operator/lots/{lot2['id']}/spaces", headers=operator, json={"spaces": [{"label": "ONLY"}]}
+            )
+        ).json()
         await client.put(f"/v1/parking/operator/lots/{lot2['id']}/rates/car", headers=operator, json=free)
         # Warm every worker's connection pool and code paths with the same burst on another day (a
         # running service is warm; a cold one opens its database connections during the first burst).
@@ -330,8 +452,10 @@ def main() -> None:
             # One worker on core 0 by default, like search; --contention-workers N runs N unpinned.
             workers = args.contention_workers
             with server(url, keys, args.db_pool, workers=workers, cores="0" if workers == 1 else None) as (base, pid):
-                print(f"(contention: granian {workers} worker(s), {'on core 0' if workers == 1 else 'unpinned'}; "
-                      f"this driver on core 1)")
+                print(
+                    f"(contention: granian {workers} worker(s), {'on core 0' if workers == 1 else 'unpinned'}; "
+                    f"this driver on core 1)"
+                )
                 asyncio.run(contention(base, pid, keys))
     finally:
         if not args.keep_db:
@@ -347,14 +471,19 @@ def search(base: str, pid: int, args: argparse.Namespace) -> None:
     cpu_ms = (tree_cpu_s(pid) - cpu0) / many["requests"] * 1000
     # Server CPU per request: what the core could sustain if the app had it to itself (on a shared
     # machine the wall-clock req/s also depends on what else runs on core 0, PostgreSQL included).
-    print(f"search, {args.connections} connections: {many['requests']} requests, {many['rps']:.0f} req/s, "
-          f"p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms; server CPU {cpu_ms:.2f} ms/request "
-          f"(= {1000 / cpu_ms:.0f} req per CPU-second)")
+    print(
+        f"search, {args.connections} connections: {many['requests']} requests, {many['rps']:.0f} req/s, "
+        f"p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms; server CPU {cpu_ms:.2f} ms/request "
+        f"(= {1000 / cpu_ms:.0f} req per CPU-second)"
+    )
     single = wrk(base, 1, min(args.seconds, 5))
-    print(f"search, 1 connection: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, "
-          f"p99 {single['p99_ms']:.1f} ms")
-    print(f"(server: granian 1 worker on core 0; wrk on core 1; radius 1.5 km, 20 per page; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"search, 1 connection: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms"
+    )
+    print(
+        f"(server: granian 1 worker on core 0; wrk on core 1; radius 1.5 km, 20 per page; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
 
 
 async def exists(server_url: str, name: str) -> bool:

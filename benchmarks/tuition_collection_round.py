@@ -57,11 +57,18 @@ async def main(args: argparse.Namespace) -> None:
     payments_port, sandbox_port = free_port(), free_port()
     payments_url, sandbox_url = f"http://127.0.0.1:{payments_port}", f"http://127.0.0.1:{sandbox_port}"
     platform = PlatformSettings()
-    sandbox = LiveServer(sandbox_app(SandboxSettings(
-        database=":memory:", public_url=sandbox_url, webhook_url=payments_url + "/v1/payments/webhooks/sandbox"),
-        platform), port=sandbox_port).start()
-    payments = LiveServer(payments_app(PaymentsSettings(provider_url=sandbox_url, reconciler_enabled=False),
-                                       platform), port=payments_port).start()
+    sandbox = LiveServer(
+        sandbox_app(
+            SandboxSettings(
+                database=":memory:", public_url=sandbox_url, webhook_url=payments_url + "/v1/payments/webhooks/sandbox"
+            ),
+            platform,
+        ),
+        port=sandbox_port,
+    ).start()
+    payments = LiveServer(
+        payments_app(PaymentsSettings(provider_url=sandbox_url, reconciler_enabled=False), platform), port=payments_port
+    ).start()
     try:
         tokens = await TokenFactory.load()
 
@@ -69,28 +76,53 @@ async def main(args: argparse.Namespace) -> None:
             return tokens.client("svc-tuition", ["payments.write"]), 600
 
         settings = service_settings("tuition").model_copy(update={"reminder_interval_s": 0})
-        app = create_app(settings, PlatformSettings(payments_url=payments_url),  # type: ignore[arg-type]
-                         payment_tokens=ServiceTokenProvider(service_token))
+        app = create_app(
+            settings,
+            PlatformSettings(payments_url=payments_url),  # type: ignore[arg-type]
+            payment_tokens=ServiceTokenProvider(service_token),
+        )
         school = tokens.bearer(tokens.client("demo-school", ["tuition.students.write", "tuition.invoices.write"]))
         async with running(app) as client:
             n = args.students
-            rows = "\n".join(f"B{i:06d},{48_214_000_000 + i:012d},Học sinh {i},2013-01-{1 + i % 28:02d},"
-                             f"{6 + i % 4},{6 + i % 4}A{i % 5}" for i in range(n))
+            rows = "\n".join(
+                f"B{i:06d},{48_214_000_000 + i:012d},Học sinh {i},2013-01-{1 + i % 28:02d},"
+                f"{6 + i % 4},{6 + i % 4}A{i % 5}"
+                for i in range(n)
+            )
             body = "student_code,personal_id,full_name,date_of_birth,grade,class_name\n" + rows + "\n"
             start = time.perf_counter()
-            r = await client.post("/v1/tuition/students/import", content=body.encode(),
-                                  headers={**school, "Content-Type": "text/csv"})
+            r = await client.post(
+                "/v1/tuition/students/import", content=body.encode(), headers={**school, "Content-Type": "text/csv"}
+            )
             assert r.status_code == 200 and r.json()["created"] == n, r.text[:300]
             print(f"import: {n} students by CSV in {time.perf_counter() - start:.2f}s")
             for grade in range(6, 10):
                 for code, kind, amount in (("HP", "tuition", 4_500_000), ("BT", "meals", 1_800_000)):
-                    r = await client.post("/v1/tuition/fee-items", headers=school, json={
-                        "code": f"{code}{grade}", "name": f"{code} {grade}", "kind": kind, "grade": str(grade),
-                        "term": "T1", "amount_vnd": amount})
+                    r = await client.post(
+                        "/v1/tuition/fee-items",
+                        headers=school,
+                        json={
+                            "code": f"{code}{grade}",
+                            "name": f"{code} {grade}",
+                            "kind": kind,
+                            "grade": str(grade),
+                            "term": "T1",
+                            "amount_vnd": amount,
+                        },
+                    )
                     assert r.status_code == 201, r.text
-            rnd = (await client.post("/v1/tuition/rounds", headers=school, json={
-                "code": "R1", "name": "Round 1", "term": "T1",
-                "due_dates": [(date.today() + timedelta(days=2)).isoformat()]})).json()
+            rnd = (
+                await client.post(
+                    "/v1/tuition/rounds",
+                    headers=school,
+                    json={
+                        "code": "R1",
+                        "name": "Round 1",
+                        "term": "T1",
+                        "due_dates": [(date.today() + timedelta(days=2)).isoformat()],
+                    },
+                )
+            ).json()
             start = time.perf_counter()
             r = await client.post(f"/v1/tuition/rounds/{rnd['id']}/invoices/generate", headers=school)
             assert r.status_code == 200 and r.json()["created"] == n, r.text[:300]
@@ -99,23 +131,31 @@ async def main(args: argparse.Namespace) -> None:
             students = []
             cursor = None
             while len(students) < 3:
-                page = (await client.get("/v1/tuition/students", headers=school,
-                                         params={"limit": 3, **({"cursor": cursor} if cursor else {})})).json()
+                page = (
+                    await client.get(
+                        "/v1/tuition/students",
+                        headers=school,
+                        params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+                    )
+                ).json()
                 students += page["items"]
                 cursor = page["next_cursor"]
             parent = tokens.bearer(tokens.user("bench-parent", ["tuition"]))
             for s in students[:3]:
                 code = (await client.post(f"/v1/tuition/students/{s['id']}/link-codes", headers=school)).json()
-                assert (await client.post("/v1/tuition/me/students", headers=parent,
-                                          json={"link_code": code["code"]})).status_code == 201
+                assert (
+                    await client.post("/v1/tuition/me/students", headers=parent, json={"link_code": code["code"]})
+                ).status_code == 201
             lat: list[float] = []
             for _ in range(args.views):
                 start = time.perf_counter()
                 r = await client.get("/v1/tuition/me/invoices", params={"status": "open"}, headers=parent)
                 lat.append(time.perf_counter() - start)
                 assert r.status_code == 200 and len(r.json()["items"]) == 3
-            print(f"guardian open invoices: {args.views} requests, p50 {pct(lat, 0.5):.1f} ms, "
-                  f"p95 {pct(lat, 0.95):.1f} ms")
+            print(
+                f"guardian open invoices: {args.views} requests, p50 {pct(lat, 0.5):.1f} ms, "
+                f"p95 {pct(lat, 0.95):.1f} ms"
+            )
             for fmt in ("json", "csv"):
                 lat = []
                 for _ in range(20):
@@ -127,19 +167,28 @@ async def main(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             sent = await send_reminders(app.state.db, app.state.outbox, settings)  # type: ignore[arg-type]
             again = await send_reminders(app.state.db, app.state.outbox, settings)  # type: ignore[arg-type]
-            print(f"reminder sweep over {n} invoices: {sent} sent in {time.perf_counter() - start:.2f}s "
-                  f"(two sweeps; second sent {again})")
+            print(
+                f"reminder sweep over {n} invoices: {sent} sent in {time.perf_counter() - start:.2f}s "
+                f"(two sweeps; second sent {again})"
+            )
 
             invoices = (await client.get("/v1/tuition/me/invoices", headers=parent)).json()["items"][:2]
             body = {"items": [{"invoice_id": i["id"]} for i in invoices]}
             start = time.perf_counter()
-            results = await asyncio.gather(*[client.post(
-                "/v1/tuition/me/payments", json=body, headers={**parent, "Idempotency-Key": f"race-{k}"})
-                for k in range(20)])
+            results = await asyncio.gather(
+                *[
+                    client.post(
+                        "/v1/tuition/me/payments", json=body, headers={**parent, "Idempotency-Key": f"race-{k}"}
+                    )
+                    for k in range(20)
+                ]
+            )
             codes = sorted(r.status_code for r in results)
             won = codes.count(201)
-            print(f"race: 20 concurrent payments of the same 2 invoices -> {won} taken, {codes.count(409)} x 409 "
-                  f"in {time.perf_counter() - start:.2f}s ({'OK' if won == 1 else 'DOUBLE CHARGE'})")
+            print(
+                f"race: 20 concurrent payments of the same 2 invoices -> {won} taken, {codes.count(409)} x 409 "
+                f"in {time.perf_counter() - start:.2f}s ({'OK' if won == 1 else 'DOUBLE CHARGE'})"
+            )
             async with httpx.AsyncClient(timeout=30) as browser:
                 order = next(r.json() for r in results if r.status_code == 201)
                 await browser.post(order["payment_url"], data={"decision": "approve"})

@@ -81,8 +81,19 @@ def seed_demo() -> None:
     from dncity.seed import seed_health
 
     facilities = asyncio.run(seed_health(database_url("health_booking")))
-    typer.echo(json.dumps({"accounts": accounts, "clients": shown, "parking_lots": lots, "school": school,
-                           "health_facilities": facilities}, indent=2, ensure_ascii=False))
+    typer.echo(
+        json.dumps(
+            {
+                "accounts": accounts,
+                "clients": shown,
+                "parking_lots": lots,
+                "school": school,
+                "health_facilities": facilities,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 @clients_app.command("create")

@@ -26,9 +26,26 @@ class ProcessSpec:
         if self.name == "gateway":
             # The gateway's hot path is measured fastest under granian (benchmarks/gateway/run.py).
             return [
-                sys.executable, "-m", "granian", "--interface", "asgi", "--factory", self.factory, "--host", host,
-                "--port", str(self.port), "--workers", "1", "--loop", "uvloop", "--no-access-log",
-                "--log-level", "warning", "--workers-kill-timeout", "5",
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--factory",
+                self.factory,
+                "--host",
+                host,
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--workers-kill-timeout",
+                "5",
             ]
         return [
             sys.executable,
@@ -65,9 +82,7 @@ def workers_from_env(name: str, env: Mapping[str, str] = os.environ) -> int:
     return int(raw)
 
 
-def platform_specs(
-    ports: Mapping[str, int] | None = None, env: Mapping[str, str] = os.environ
-) -> list[ProcessSpec]:
+def platform_specs(ports: Mapping[str, int] | None = None, env: Mapping[str, str] = os.environ) -> list[ProcessSpec]:
     """The sandbox provider first (payments calls it), then services, gateway last (it probes them)."""
     ports = {**DEFAULT_PORTS, **(ports or {})}
     order = ["sandbox_provider", *SERVICE_NAMES, "gateway"]

@@ -25,7 +25,11 @@ async def test_demo_accounts_and_clients_are_idempotent_and_usable(tmp_path: Pat
         async with db.sessionmaker() as session, session.begin():
             for demo in first_accounts:
                 account = await authenticate(
-                    session, None, login=demo["login"], password=demo["password"], client_ip="127.0.0.1",
+                    session,
+                    None,
+                    login=demo["login"],
+                    password=demo["password"],
+                    client_ip="127.0.0.1",
                     client_id="dncity-mobile",
                 )
                 assert account.id == demo["sub"] and account.level == 1

@@ -23,8 +23,7 @@ async def run_once(app: FastAPI, now: datetime | None = None) -> dict[str, int]:
     counts: dict[str, int] = {}
     # One short transaction per chore so a slow payments call never holds the others back.
     async with db.sessionmaker() as session, session.begin():
-        counts["holds_lapsed"] = await expire_holds(session, now, app.state.payments,
-                                                    settings.waitlist_offer_minutes)
+        counts["holds_lapsed"] = await expire_holds(session, now, app.state.payments, settings.waitlist_offer_minutes)
     async with db.sessionmaker() as session, session.begin():
         counts["offers_expired"] = await expire_offers(session, now, settings.waitlist_offer_minutes)
     async with db.sessionmaker() as session, session.begin():

@@ -15,7 +15,10 @@ def build_payments_client(app: FastAPI, tokens: ServiceTokenProvider | None = No
     platform: PlatformSettings = app.state.platform
     http = app.state.http
     tokens = tokens or ServiceTokenProvider.client_credentials(
-        http, platform.service_url("identity") + "/oauth2/token", settings.client_id, settings.client_secret,
+        http,
+        platform.service_url("identity") + "/oauth2/token",
+        settings.client_id,
+        settings.client_secret,
         "payments.write",
     )
     return PaymentsClient(http, platform.service_url("payments"), tokens)

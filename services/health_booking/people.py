@@ -41,8 +41,7 @@ class People:
         http: ServiceClient = self.request.app.state.http
         base = self.request.app.state.platform.service_url("identity")
         try:
-            response = await http.get(base + path, headers={
-                "Authorization": f"Bearer {bearer_token(self.request)}"})
+            response = await http.get(base + path, headers={"Authorization": f"Bearer {bearer_token(self.request)}"})
         except Exception as exc:
             raise ServiceUnavailable("Da Nang ID is unavailable", code="identity_unavailable") from exc
         if response.status_code in (401, 403, 404):

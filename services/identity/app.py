@@ -34,7 +34,13 @@ def create_app(settings: IdentitySettings | None = None, platform: PlatformSetti
         description="Electronic identity accounts and the OpenID Connect provider (Da Nang ID).",
         parts=ServiceParts(
             routers=[
-                keys_router, oauth_router, oauth_pages, logout_router, consent_router, clients_router, *ACCOUNT_ROUTERS
+                keys_router,
+                oauth_router,
+                oauth_pages,
+                logout_router,
+                consent_router,
+                clients_router,
+                *ACCOUNT_ROUTERS,
             ],
             dev_routers=ACCOUNT_DEV_ROUTERS,
             consumers=account_consumers(settings, platform),

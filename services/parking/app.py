@@ -1,4 +1,5 @@
 """Find a lot, choose a space, book a time window and pay by mobile money."""
+
 from fastapi import FastAPI
 
 from services.parking.db import Base
@@ -17,8 +18,12 @@ from shared.service_auth import ServiceTokenProvider
 from shared.settings import PlatformSettings
 
 
-def create_app(settings: ParkingSettings | None = None, platform: PlatformSettings | None = None, *,
-               payment_tokens: ServiceTokenProvider | None = None) -> FastAPI:
+def create_app(
+    settings: ParkingSettings | None = None,
+    platform: PlatformSettings | None = None,
+    *,
+    payment_tokens: ServiceTokenProvider | None = None,
+) -> FastAPI:
     """The parking app; ``payment_tokens`` replaces the client-credentials token source (tests)."""
     platform = platform or PlatformSettings()
     settings = settings or ParkingSettings()
@@ -26,8 +31,11 @@ def create_app(settings: ParkingSettings | None = None, platform: PlatformSettin
 
     async def start_payments(app: FastAPI) -> None:
         tokens = payment_tokens or ServiceTokenProvider.client_credentials(
-            app.state.http, platform.service_url("identity") + "/oauth2/token", settings.client_id,
-            settings.client_secret, "payments.write",
+            app.state.http,
+            platform.service_url("identity") + "/oauth2/token",
+            settings.client_id,
+            settings.client_secret,
+            "payments.write",
         )
         app.state.payments = PaymentsClient(app.state.http, platform.service_url("payments"), tokens)
 
@@ -43,9 +51,11 @@ def create_app(settings: ParkingSettings | None = None, platform: PlatformSettin
             consumers=[payment_consumer(app_ref)],
             on_startup=[start_payments, start_expiry_task],
             on_shutdown=[stop_expiry_task],
-            tags=[{"name": "lots", "description": "Search lots and their availability"},
-                  {"name": "reservations", "description": "Book, pay, extend and cancel"},
-                  {"name": "operator", "description": "Lot operators (agency client credentials)"}],
+            tags=[
+                {"name": "lots", "description": "Search lots and their availability"},
+                {"name": "reservations", "description": "Book, pay, extend and cancel"},
+                {"name": "operator", "description": "Lot operators (agency client credentials)"},
+            ],
         ),
     )
     app_ref["app"] = app

@@ -82,8 +82,9 @@ def _per_visit(rule: RateRule, start: datetime, end: datetime) -> Price:
     for a, b in itertools.pairwise(cuts):
         day = _is_day(a)
         amount = (rule.day_price_vnd if day else rule.night_price_vnd) or 0
-        lines.append({"band": "day" if day else "night", "from": a.isoformat(), "to": b.isoformat(),
-                      "amount_vnd": amount})
+        lines.append(
+            {"band": "day" if day else "night", "from": a.isoformat(), "to": b.isoformat(), "amount_vnd": amount}
+        )
     return Price(sum(line["amount_vnd"] for line in lines), lines)
 
 
@@ -105,8 +106,9 @@ def _hourly(rule: RateRule, start: datetime, end: datetime) -> Price:
     for day, prices in per_day.items():
         raw = sum(prices)
         capped = rule.daily_cap_vnd is not None and raw > rule.daily_cap_vnd
-        lines.append({"date": day, "hours": len(prices), "amount_vnd": rule.daily_cap_vnd if capped else raw,
-                      "capped": capped})
+        lines.append(
+            {"date": day, "hours": len(prices), "amount_vnd": rule.daily_cap_vnd if capped else raw, "capped": capped}
+        )
     return Price(sum(line["amount_vnd"] for line in lines), lines)
 
 

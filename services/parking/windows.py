@@ -12,8 +12,14 @@ from shared.errors import field_error
 
 
 def check_window(
-    start: datetime, end: datetime, settings: ParkingSettings, now: datetime, *, where: str = "body",
-    lot: Lot | None = None, check_start: bool = True,
+    start: datetime,
+    end: datetime,
+    settings: ParkingSettings,
+    now: datetime,
+    *,
+    where: str = "body",
+    lot: Lot | None = None,
+    check_start: bool = True,
 ) -> None:
     """Raise a 422 naming the field when the window is not bookable."""
     if start.tzinfo is None:
@@ -37,8 +43,10 @@ def check_window(
     if minutes > settings.max_duration_minutes:
         raise field_error(f"{where}.end_at", f"the longest stay is {settings.max_duration_minutes} minutes")
     if lot is not None and not within_opening_hours(lot, start, end):
-        raise field_error(f"{where}.end_at" if within_opening_hours(lot, start, start) else f"{where}.start_at",
-                          "the window is outside the lot's opening hours")
+        raise field_error(
+            f"{where}.end_at" if within_opening_hours(lot, start, start) else f"{where}.start_at",
+            "the window is outside the lot's opening hours",
+        )
 
 
 class HasOpeningHours(Protocol):

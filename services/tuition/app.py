@@ -44,8 +44,12 @@ TAGS = [
 ]
 
 
-def create_app(settings: TuitionSettings | None = None, platform: PlatformSettings | None = None, *,
-               payment_tokens: ServiceTokenProvider | None = None) -> FastAPI:
+def create_app(
+    settings: TuitionSettings | None = None,
+    platform: PlatformSettings | None = None,
+    *,
+    payment_tokens: ServiceTokenProvider | None = None,
+) -> FastAPI:
     """The tuition app; ``payment_tokens`` replaces the client-credentials token source (tests)."""
     settings = settings or TuitionSettings()
     runtime = TuitionRuntime(settings)

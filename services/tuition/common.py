@@ -29,8 +29,9 @@ def school_of(principal: Principal) -> str | None:
     if principal.is_user:
         return None
     if not any(principal.has(s) for s in SCHOOL_SCOPES):
-        raise Forbidden("This needs a school's token (tuition.students.write or tuition.invoices.write)",
-                        code="insufficient_scope")
+        raise Forbidden(
+            "This needs a school's token (tuition.students.write or tuition.invoices.write)", code="insufficient_scope"
+        )
     return principal.client_id
 
 

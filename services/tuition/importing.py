@@ -51,15 +51,15 @@ def request_body_spec(json_schema: dict[str, Any], csv_columns: list[str]) -> di
             "required": True,
             "content": {
                 "application/json": {"schema": json_schema},
-                "text/csv": {"schema": {"type": "string",
-                                        "description": "Header row: " + ",".join(csv_columns)}},
+                "text/csv": {"schema": {"type": "string", "description": "Header row: " + ",".join(csv_columns)}},
             },
         }
     }
 
 
-async def read_rows(request: Request, list_key: str, csv_columns: list[str], required: set[str]
-                    ) -> list[dict[str, Any]]:
+async def read_rows(
+    request: Request, list_key: str, csv_columns: list[str], required: set[str]
+) -> list[dict[str, Any]]:
     """The batch's rows as dicts, from a JSON body {list_key: [...]} or a CSV body with a header."""
     body = await request.body()
     if len(body) > MAX_IMPORT_BYTES:
@@ -78,8 +78,12 @@ async def read_rows(request: Request, list_key: str, csv_columns: list[str], req
         if not all(isinstance(r, dict) for r in rows):
             raise field_error(f"body.{list_key}", "Every row must be an object", "type_error")
     else:
-        raise Unprocessable("Send application/json or text/csv", code="unsupported_media_type", status=415,
-                            title="Unsupported media type")
+        raise Unprocessable(
+            "Send application/json or text/csv",
+            code="unsupported_media_type",
+            status=415,
+            title="Unsupported media type",
+        )
     if not rows:
         raise field_error(f"body.{list_key}", "The batch has no rows", "too_short")
     if len(rows) > MAX_IMPORT_ROWS:
@@ -119,9 +123,12 @@ def reject(report: ImportReport) -> Unprocessable:
     """The all-or-nothing refusal: 422 naming every bad field, nothing stored."""
     errors = [
         FieldError(field=f"rows[{r.row}].{e.field}", message=e.message, type=e.type)
-        for r in report.rows for e in r.errors
+        for r in report.rows
+        for e in r.errors
     ]
     return Unprocessable(
         f"{report.failed} of {report.total} rows are invalid; nothing was stored",
-        code="import_rejected", errors=errors, report=report.model_dump(mode="json"),
+        code="import_rejected",
+        errors=errors,
+        report=report.model_dump(mode="json"),
     )

@@ -30,8 +30,11 @@ class TuitionRuntime:
         platform = app.state.platform
         if self.tokens is None:
             self.tokens = ServiceTokenProvider.client_credentials(
-                app.state.http, platform.service_url("identity") + "/oauth2/token",
-                self.settings.client_id, self.settings.client_secret, "payments.write",
+                app.state.http,
+                platform.service_url("identity") + "/oauth2/token",
+                self.settings.client_id,
+                self.settings.client_secret,
+                "payments.write",
             )
         self.payments = PaymentsClient(app.state.http, platform.service_url("payments"), self.tokens)
         if self.settings.reminder_interval_s > 0:

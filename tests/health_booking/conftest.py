@@ -36,8 +36,12 @@ def build_app(tokens: TokenFactory, **platform: Any) -> FastAPI:
     # Without a payments service under test, payments calls go to a closed port (never the lead's 8102).
     platform.setdefault("payments_url", f"http://127.0.0.1:{free_port()}")
 
-    return create_app(service_settings("health_booking"), PlatformSettings(**platform),  # type: ignore[arg-type]
-                      service_tokens=ServiceTokenProvider(source), background=False)
+    return create_app(
+        service_settings("health_booking"),
+        PlatformSettings(**platform),  # type: ignore[arg-type]
+        service_tokens=ServiceTokenProvider(source),
+        background=False,
+    )
 
 
 @dataclass
@@ -62,31 +66,52 @@ class Health:
         return self.app.state.clock()  # type: ignore[no-any-return]
 
     async def facility(self, client_id: str = HOSPITAL, **overrides: Any) -> dict[str, Any]:
-        body = {"name": "Bệnh viện Đà Nẵng", "kind": "hospital", "address": "124 Hải Phòng, Hải Châu",
-                "lat": 16.0678, "lon": 108.2131, "prepayment_required": False, "min_notice_minutes": 60,
-                "max_days_ahead": 14, "max_per_patient_per_day": 2,
-                "hours": [{"weekday": d, "open": "07:00", "close": "17:00"} for d in range(7)]}
+        body = {
+            "name": "Bệnh viện Đà Nẵng",
+            "kind": "hospital",
+            "address": "124 Hải Phòng, Hải Châu",
+            "lat": 16.0678,
+            "lon": 108.2131,
+            "prepayment_required": False,
+            "min_notice_minutes": 60,
+            "max_days_ahead": 14,
+            "max_per_patient_per_day": 2,
+            "hours": [{"weekday": d, "open": "07:00", "close": "17:00"} for d in range(7)],
+        }
         body.update(overrides)
         response = await self.client.post("/v1/health/agency/facilities", json=body, headers=self.agency(client_id))
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     async def practitioner(self, facility_id: str, client_id: str = HOSPITAL, **overrides: Any) -> dict[str, Any]:
-        body = {"name": "BS. Nguyễn Văn An", "title": "BS.CKI", "specialties": ["pediatrics"],
-                "languages": ["vi", "en"]}
+        body = {
+            "name": "BS. Nguyễn Văn An",
+            "title": "BS.CKI",
+            "specialties": ["pediatrics"],
+            "languages": ["vi", "en"],
+        }
         body.update(overrides)
-        response = await self.client.post(f"/v1/health/agency/facilities/{facility_id}/practitioners", json=body,
-                                          headers=self.agency(client_id))
+        response = await self.client.post(
+            f"/v1/health/agency/facilities/{facility_id}/practitioners", json=body, headers=self.agency(client_id)
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     async def schedule(self, facility_id: str, client_id: str = HOSPITAL, **overrides: Any) -> dict[str, Any]:
-        body = {"specialty": "pediatrics", "weekdays": list(range(7)), "start_time": "08:00",
-                "end_time": "11:00", "slot_minutes": 30, "capacity": 1, "fee_vnd": 150_000,
-                "valid_from": local_date(self.now()).isoformat()}
+        body = {
+            "specialty": "pediatrics",
+            "weekdays": list(range(7)),
+            "start_time": "08:00",
+            "end_time": "11:00",
+            "slot_minutes": 30,
+            "capacity": 1,
+            "fee_vnd": 150_000,
+            "valid_from": local_date(self.now()).isoformat(),
+        }
         body.update(overrides)
-        response = await self.client.post(f"/v1/health/agency/facilities/{facility_id}/schedules", json=body,
-                                          headers=self.agency(client_id))
+        response = await self.client.post(
+            f"/v1/health/agency/facilities/{facility_id}/schedules", json=body, headers=self.agency(client_id)
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -96,11 +121,12 @@ class Health:
         assert response.status_code == 200, response.text
         return list(response.json()["items"])
 
-    async def book(self, slot_id: str, sub: str = "patient-1", key: str | None = None, **extra: Any
-                   ) -> httpx.Response:
+    async def book(self, slot_id: str, sub: str = "patient-1", key: str | None = None, **extra: Any) -> httpx.Response:
         return await self.client.post(
-            "/v1/health/appointments", json={"slot_id": slot_id, **extra},
-            headers={**self.user(sub), "Idempotency-Key": key or f"book-{slot_id}-{sub}"})
+            "/v1/health/appointments",
+            json={"slot_id": slot_id, **extra},
+            headers={**self.user(sub), "Idempotency-Key": key or f"book-{slot_id}-{sub}"},
+        )
 
     async def setup_basic(self, **facility: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """A facility with one English-speaking paediatrician, consultations 08:00-11:00 every day."""
@@ -144,8 +170,13 @@ class Money(Health):
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    async def wait(self, appointment_id: str, check: Callable[[dict[str, Any]], bool], sub: str = "patient-1",
-                   timeout: float = 20.0) -> dict[str, Any]:
+    async def wait(
+        self,
+        appointment_id: str,
+        check: Callable[[dict[str, Any]], bool],
+        sub: str = "patient-1",
+        timeout: float = 20.0,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -155,8 +186,9 @@ class Money(Health):
             await asyncio.sleep(0.1)
         raise AssertionError(f"appointment never reached the expected state: {body}")
 
-    async def wait_payment(self, payment_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0
-                           ) -> dict[str, Any]:
+    async def wait_payment(
+        self, payment_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}
         while time.monotonic() < deadline:

@@ -20,13 +20,24 @@ async def test_another_agency_cannot_touch_schedules_closures_practitioners_or_r
     assert closure.status_code == 201, closure.text
     closure_id = closure.json()["closure"]["id"]
     appt = (await health.book(slots[0]["id"])).json()
-    assert (await health.client.post(f"/v1/health/agency/appointments/{appt['id']}/arrive",
-                                     headers=health.agency())).status_code == 200
+    assert (
+        await health.client.post(f"/v1/health/agency/appointments/{appt['id']}/arrive", headers=health.agency())
+    ).status_code == 200
 
     rival = health.agency(OTHER_HOSPITAL)
     own = await health.facility(OTHER_HOSPITAL, name="Phòng khám khác")
-    keys = ("practitioner_id", "service_name", "specialty", "mode", "weekdays", "start_time", "end_time",
-            "slot_minutes", "fee_vnd", "valid_from")
+    keys = (
+        "practitioner_id",
+        "service_name",
+        "specialty",
+        "mode",
+        "weekdays",
+        "start_time",
+        "end_time",
+        "slot_minutes",
+        "fee_vnd",
+        "valid_from",
+    )
     body = {k: schedule[k] for k in keys if schedule.get(k) is not None}
     for method, path, payload in [
         ("PUT", f"/v1/health/agency/schedules/{schedule['id']}", {**body, "capacity": 5}),
@@ -48,19 +59,23 @@ async def test_another_agency_cannot_touch_schedules_closures_practitioners_or_r
     # Naming the victim's practitioner on a schedule of their own facility is refused too.
     stolen = await health.client.post(
         f"/v1/health/agency/facilities/{own['id']}/schedules",
-        json={**body, "capacity": 1, "practitioner_id": doc["id"]}, headers=rival,
+        json={**body, "capacity": 1, "practitioner_id": doc["id"]},
+        headers=rival,
     )
     assert stolen.status_code == 422 and stolen.json()["errors"][0]["field"] == "body.practitioner_id"
 
     # Nothing changed for the owner.
-    after = (await health.client.get(f"/v1/health/agency/facilities/{fac['id']}/schedules",
-                                     headers=health.agency())).json()
+    after = (
+        await health.client.get(f"/v1/health/agency/facilities/{fac['id']}/schedules", headers=health.agency())
+    ).json()
     assert [(s["id"], s["active"], s["capacity"]) for s in after] == [(schedule["id"], True, schedule["capacity"])]
-    closures = (await health.client.get(f"/v1/health/agency/facilities/{fac['id']}/closures",
-                                        headers=health.agency())).json()
+    closures = (
+        await health.client.get(f"/v1/health/agency/facilities/{fac['id']}/closures", headers=health.agency())
+    ).json()
     assert [c["id"] for c in closures] == [closure_id]
-    doctors = await health.client.get("/v1/health/practitioners", params={"facility_id": fac["id"]},
-                                      headers=health.user("p1"))
+    doctors = await health.client.get(
+        "/v1/health/practitioners", params={"facility_id": fac["id"]}, headers=health.user("p1")
+    )
     assert [d["id"] for d in doctors.json()["items"]] == [doc["id"]]
     mine = await health.client.get(f"/v1/health/appointments/{appt['id']}", headers=health.user("patient-1"))
     assert mine.json()["status"] == "arrived"
@@ -71,8 +86,9 @@ async def test_another_agency_cannot_touch_schedules_closures_practitioners_or_r
 async def test_another_person_cannot_withdraw_my_waitlist_entry(health: Health) -> None:
     fac, _doc, slots = await health.setup_basic()
     day = datetime.fromisoformat(slots[0]["start_at"]).astimezone(tomorrow_at(health.now(), 0).tzinfo).date()
-    joined = await health.client.post("/v1/health/waitlist", json={"facility_id": fac["id"], "date": day.isoformat()},
-                                      headers=health.user("waiter-1"))
+    joined = await health.client.post(
+        "/v1/health/waitlist", json={"facility_id": fac["id"], "date": day.isoformat()}, headers=health.user("waiter-1")
+    )
     assert joined.status_code == 201, joined.text
     entry = joined.json()
     stranger = await health.client.delete(f"/v1/health/waitlist/{entry['id']}", headers=health.user("waiter-2"))

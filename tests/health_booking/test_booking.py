@@ -35,8 +35,9 @@ async def test_book_without_prepayment_is_booked_at_once_with_a_queue_number(hea
     assert appt["fee_vnd"] == 150_000 and appt["practitioner_id"] == doc["id"]
     second = await health.book(slots[1]["id"], sub="patient-2")
     assert second.json()["queue_number"] == 2
-    upcoming = await health.client.get("/v1/health/appointments", params={"upcoming": "true"},
-                                       headers=health.user("patient-1"))
+    upcoming = await health.client.get(
+        "/v1/health/appointments", params={"upcoming": "true"}, headers=health.user("patient-1")
+    )
     assert upcoming.status_code == 200
     assert [a["id"] for a in upcoming.json()["items"]] == [appt["id"]] and "next_cursor" in upcoming.json()
     assert upcoming.json()["items"][0]["facility_name"] == fac["name"]
@@ -52,8 +53,9 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(health: Heal
     assert again.headers.get("idempotent-replayed") == "true"
     other = await health.book(slots[1]["id"], key="k-1")
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
-    missing = await health.client.post("/v1/health/appointments", json={"slot_id": slots[2]["id"]},
-                                       headers=health.user("patient-1"))
+    missing = await health.client.post(
+        "/v1/health/appointments", json={"slot_id": slots[2]["id"]}, headers=health.user("patient-1")
+    )
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "header.Idempotency-Key"
     assert await count(health) == 1
 
@@ -123,14 +125,18 @@ async def test_one_patient_racing_two_overlapping_bookings_gets_one(health: Heal
 
 async def test_bad_booking_input_names_the_field_and_stores_nothing(health: Health) -> None:
     _fac, _doc, slots = await health.setup_basic()
-    for body, field in [({"slot_id": "nope"}, "body.slot_id"), ({}, "body.slot_id"),
-                        ({"slot_id": slots[0]["id"], "mode": "telemedicine"}, "body.mode"),
-                        ({"slot_id": slots[0]["id"], "mode": "video"}, "body.mode"),
-                        ({"slot_id": slots[0]["id"], "reason": "x" * 501}, "body.reason"),
-                        ({"slot_id": slots[0]["id"], "patient": "bad id!"}, "body.patient"),
-                        ({"slot_id": slots[0]["id"], "extra": 1}, "body.extra")]:
-        response = await health.client.post("/v1/health/appointments", json=body,
-                                            headers={**health.user("p1"), "Idempotency-Key": f"bad-{field}"})
+    for body, field in [
+        ({"slot_id": "nope"}, "body.slot_id"),
+        ({}, "body.slot_id"),
+        ({"slot_id": slots[0]["id"], "mode": "telemedicine"}, "body.mode"),
+        ({"slot_id": slots[0]["id"], "mode": "video"}, "body.mode"),
+        ({"slot_id": slots[0]["id"], "reason": "x" * 501}, "body.reason"),
+        ({"slot_id": slots[0]["id"], "patient": "bad id!"}, "body.patient"),
+        ({"slot_id": slots[0]["id"], "extra": 1}, "body.extra"),
+    ]:
+        response = await health.client.post(
+            "/v1/health/appointments", json=body, headers={**health.user("p1"), "Idempotency-Key": f"bad-{field}"}
+        )
         assert response.status_code == 422, body
         assert field in [e["field"] for e in response.json()["errors"]], response.json()
     assert await count(health) == 0
@@ -142,21 +148,26 @@ async def test_appointments_are_invisible_to_other_patients_and_facilities(healt
     _fac, _doc, slots = await health.setup_basic()
     appt = (await health.book(slots[0]["id"])).json()
     stranger = health.user("patient-2")
-    for method, path, body in [("GET", f"/v1/health/appointments/{appt['id']}", None),
-                               ("POST", f"/v1/health/appointments/{appt['id']}/cancel", {}),
-                               ("GET", f"/v1/health/fhir/Appointment/{appt['id']}", None)]:
+    for method, path, body in [
+        ("GET", f"/v1/health/appointments/{appt['id']}", None),
+        ("POST", f"/v1/health/appointments/{appt['id']}/cancel", {}),
+        ("GET", f"/v1/health/fhir/Appointment/{appt['id']}", None),
+    ]:
         response = await health.client.request(method, path, json=body, headers=stranger)
         assert response.status_code == 404, path
-    moved = await health.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                     json={"slot_id": slots[1]["id"]},
-                                     headers={**stranger, "Idempotency-Key": "steal"})
+    moved = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule",
+        json={"slot_id": slots[1]["id"]},
+        headers={**stranger, "Idempotency-Key": "steal"},
+    )
     assert moved.status_code == 404
     listed = await health.client.get("/v1/health/appointments", headers=stranger)
     assert listed.json()["items"] == []
     other_facility = health.agency(OTHER_HOSPITAL)
     for action in ("arrive", "cancel", "noshow"):
-        response = await health.client.post(f"/v1/health/agency/appointments/{appt['id']}/{action}", json={},
-                                            headers=other_facility)
+        response = await health.client.post(
+            f"/v1/health/agency/appointments/{appt['id']}/{action}", json={}, headers=other_facility
+        )
         assert response.status_code == 404
     mine = await health.client.get(f"/v1/health/appointments/{appt['id']}", headers=health.user("patient-1"))
     assert mine.json()["status"] == "booked"
@@ -178,8 +189,7 @@ async def test_lifecycle_arrived_fulfilled_and_noshow(health: Health) -> None:
     health.set_now(datetime.fromisoformat(b["start_at"]) + timedelta(minutes=20))
     noshow = await health.client.post(f"/v1/health/agency/appointments/{b['id']}/noshow", headers=agency)
     assert noshow.json()["status"] == "noshow"
-    day = await health.client.get(f"/v1/health/agency/facilities/{a['facility_id']}/appointments",
-                                  headers=agency)
+    day = await health.client.get(f"/v1/health/agency/facilities/{a['facility_id']}/appointments", headers=agency)
     assert {x["status"] for x in day.json()["items"]} == {"fulfilled", "noshow"}
 
 
@@ -188,15 +198,18 @@ async def test_patient_cancels_before_the_cutoff_and_not_after(health: Health) -
     appt = (await health.book(slots[0]["id"])).json()
     start = datetime.fromisoformat(appt["start_at"])
     health.set_now(start - timedelta(minutes=179))
-    late = await health.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                                    headers=health.user("patient-1"))
+    late = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=health.user("patient-1")
+    )
     assert late.status_code == 409 and late.json()["code"] == "cancel_cutoff_passed"
     health.set_now(start - timedelta(minutes=181))
-    ok = await health.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={"reason": "Khỏi bệnh"},
-                                  headers=health.user("patient-1"))
+    ok = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={"reason": "Khỏi bệnh"}, headers=health.user("patient-1")
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "cancelled" and ok.json()["cancelled_by"] == "patient"
-    again = await health.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                                     headers=health.user("patient-1"))
+    again = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=health.user("patient-1")
+    )
     assert again.status_code == 409
     # The place is free again.
     assert (await health.book(slots[0]["id"], sub="patient-2")).status_code == 201
@@ -205,8 +218,11 @@ async def test_patient_cancels_before_the_cutoff_and_not_after(health: Health) -
 async def test_facility_cancellation_notifies_the_patient(health: Health) -> None:
     _fac, _doc, slots = await health.setup_basic()
     appt = (await health.book(slots[0]["id"], reason="Đau bụng")).json()
-    response = await health.client.post(f"/v1/health/agency/appointments/{appt['id']}/cancel",
-                                        json={"reason": "Bác sĩ nghỉ ốm"}, headers=health.agency())
+    response = await health.client.post(
+        f"/v1/health/agency/appointments/{appt['id']}/cancel",
+        json={"reason": "Bác sĩ nghỉ ốm"},
+        headers=health.agency(),
+    )
     assert response.status_code == 200 and response.json()["cancelled_by"] == "facility"
     notes = await outbox_events(health, "notification.requested")
     assert len(notes) == 1
@@ -221,22 +237,30 @@ async def test_reschedule_moves_atomically_and_frees_the_old_slot(health: Health
     appt = (await health.book(slots[0]["id"])).json()
     taken = (await health.book(slots[2]["id"], sub="patient-2")).json()
     headers = {**health.user("patient-1"), "Idempotency-Key": "move-1"}
-    full = await health.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                    json={"slot_id": taken["slot_id"]}, headers={**headers, "Idempotency-Key": "m0"})
+    full = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule",
+        json={"slot_id": taken["slot_id"]},
+        headers={**headers, "Idempotency-Key": "m0"},
+    )
     assert full.status_code == 409 and full.json()["code"] == "slot_full"
-    moved = await health.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                     json={"slot_id": slots[1]["id"]}, headers=headers)
+    moved = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule", json={"slot_id": slots[1]["id"]}, headers=headers
+    )
     assert moved.status_code == 200, moved.text
     assert moved.json()["id"] == appt["id"] and moved.json()["slot_id"] == slots[1]["id"]
     assert moved.json()["start_at"] == slots[1]["start_at"] and moved.json()["status"] == "booked"
-    replay = await health.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                      json={"slot_id": slots[1]["id"]}, headers=headers)
+    replay = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule", json={"slot_id": slots[1]["id"]}, headers=headers
+    )
     assert replay.json()["slot_id"] == slots[1]["id"]
     async with health.app.state.db.sessionmaker() as session:
         assert (await session.get(Slot, slots[0]["id"])).booked_count == 0  # type: ignore[union-attr]
         assert (await session.get(Slot, slots[1]["id"])).booked_count == 1  # type: ignore[union-attr]
-    same = await health.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                    json={"slot_id": slots[1]["id"]}, headers={**headers, "Idempotency-Key": "m2"})
+    same = await health.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule",
+        json={"slot_id": slots[1]["id"]},
+        headers={**headers, "Idempotency-Key": "m2"},
+    )
     assert same.status_code == 422 and same.json()["errors"][0]["field"] == "body.slot_id"
 
 
@@ -246,18 +270,18 @@ async def test_waitlist_offers_a_freed_place_first_to_the_earliest_waiting_patie
     day = datetime.fromisoformat(slot["start_at"]).astimezone(tomorrow_at(health.now(), 0).tzinfo).date()
     holder = (await health.book(slot["id"], sub="holder")).json()
     for sub in ("waiter-1", "waiter-2"):
-        joined = await health.client.post("/v1/health/waitlist", json={"facility_id": fac["id"],
-                                                                       "date": day.isoformat()},
-                                          headers=health.user(sub))
+        joined = await health.client.post(
+            "/v1/health/waitlist", json={"facility_id": fac["id"], "date": day.isoformat()}, headers=health.user(sub)
+        )
         assert joined.status_code == 201 and joined.json()["status"] == "waiting"
-    dup = await health.client.post("/v1/health/waitlist", json={"facility_id": fac["id"], "date": day.isoformat()},
-                                   headers=health.user("waiter-1"))
+    dup = await health.client.post(
+        "/v1/health/waitlist", json={"facility_id": fac["id"], "date": day.isoformat()}, headers=health.user("waiter-1")
+    )
     assert dup.status_code == 409
     # Fill the rest of the day so the freed slot is the only place.
     for i, other in enumerate(s for s in slots[1:] if s["start_at"][:10] == slot["start_at"][:10]):
         await health.book(other["id"], sub=f"filler-{i}")
-    await health.client.post(f"/v1/health/appointments/{holder['id']}/cancel", json={},
-                             headers=health.user("holder"))
+    await health.client.post(f"/v1/health/appointments/{holder['id']}/cancel", json={}, headers=health.user("holder"))
     offer = (await health.client.get("/v1/health/waitlist", headers=health.user("waiter-1"))).json()["items"][0]
     assert offer["status"] == "offered" and offer["offered_slot_id"] == slot["id"]
     notes = await outbox_events(health, "notification.requested")
@@ -281,9 +305,11 @@ async def test_waitlist_offers_a_freed_place_first_to_the_earliest_waiting_patie
 
 async def test_waitlist_input_is_checked(health: Health) -> None:
     fac = await health.facility(max_days_ahead=7)
-    for body, field in [({"facility_id": "nope", "date": "2030-01-01"}, "body.facility_id"),
-                        ({"facility_id": fac["id"], "date": "2001-01-01"}, "body.date"),
-                        ({"facility_id": fac["id"], "date": "not-a-date"}, "body.date")]:
+    for body, field in [
+        ({"facility_id": "nope", "date": "2030-01-01"}, "body.facility_id"),
+        ({"facility_id": fac["id"], "date": "2001-01-01"}, "body.date"),
+        ({"facility_id": fac["id"], "date": "not-a-date"}, "body.date"),
+    ]:
         response = await health.client.post("/v1/health/waitlist", json=body, headers=health.user("p1"))
         assert response.status_code == 422 and response.json()["errors"][0]["field"] == field
     other = await health.client.delete("/v1/health/waitlist/nope", headers=health.user("p1"))

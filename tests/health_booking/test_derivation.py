@@ -8,8 +8,15 @@ from services.health_booking.schedules.derivation import ClosedDays, Pattern, de
 
 
 def pattern(**kw) -> Pattern:
-    base = dict(weekdays=frozenset(range(5)), start=time(8), end=time(12), breaks=(), slot_minutes=30,
-                valid_from=date(2025, 1, 1), valid_to=None)
+    base = dict(
+        weekdays=frozenset(range(5)),
+        start=time(8),
+        end=time(12),
+        breaks=(),
+        slot_minutes=30,
+        valid_from=date(2025, 1, 1),
+        valid_to=None,
+    )
     base.update(kw)
     return Pattern(**base)
 
@@ -28,8 +35,11 @@ def test_weekdays_across_days_and_weeks() -> None:
 
 
 def test_breaks_split_the_day_and_resume_after_the_break() -> None:
-    slots = derive(pattern(start=time(8), end=time(12), breaks=((time(9, 45), time(10, 15)),), slot_minutes=30),
-                   date(2025, 7, 7), date(2025, 7, 7))
+    slots = derive(
+        pattern(start=time(8), end=time(12), breaks=((time(9, 45), time(10, 15)),), slot_minutes=30),
+        date(2025, 7, 7),
+        date(2025, 7, 7),
+    )
     local = [s[0].astimezone(UTC).strftime("%H:%M") for s in slots]
     # 08:00 08:30 09:00 | break 09:45-10:15 (09:30 would overlap it) | 10:15 10:45 11:15 (local = UTC+7)
     assert local == ["01:00", "01:30", "02:00", "03:15", "03:45", "04:15"]
@@ -43,8 +53,7 @@ def test_holidays_and_closures_remove_days() -> None:
 
 def test_valid_range_bounds_the_schedule() -> None:
     p = pattern(slot_minutes=240, valid_from=date(2025, 7, 8), valid_to=date(2025, 7, 9))
-    assert [s[0].date() for s in derive(p, date(2025, 7, 7), date(2025, 7, 11))] == [date(2025, 7, 8),
-                                                                                       date(2025, 7, 9)]
+    assert [s[0].date() for s in derive(p, date(2025, 7, 7), date(2025, 7, 11))] == [date(2025, 7, 8), date(2025, 7, 9)]
 
 
 def test_no_dst_every_day_of_the_year_is_utc_plus_7() -> None:

@@ -15,15 +15,17 @@ async def count_facilities(health: Health) -> int:
 
 async def test_agency_creates_facility_practitioner_and_department(health: Health) -> None:
     fac = await health.facility()
-    dept = await health.client.post(f"/v1/health/agency/facilities/{fac['id']}/departments",
-                                    json={"name": "Khoa Nhi", "specialty": "pediatrics"}, headers=health.agency())
+    dept = await health.client.post(
+        f"/v1/health/agency/facilities/{fac['id']}/departments",
+        json={"name": "Khoa Nhi", "specialty": "pediatrics"},
+        headers=health.agency(),
+    )
     assert dept.status_code == 201
     doc = await health.practitioner(fac["id"], department_id=dept.json()["id"])
     assert doc["languages"] == ["vi", "en"] and doc["department_id"] == dept.json()["id"]
     mine = await health.client.get("/v1/health/agency/facilities", headers=health.agency())
     assert [f["id"] for f in mine.json()["items"]] == [fac["id"]]
-    departments = await health.client.get(f"/v1/health/facilities/{fac['id']}/departments",
-                                          headers=health.user("p1"))
+    departments = await health.client.get(f"/v1/health/facilities/{fac['id']}/departments", headers=health.user("p1"))
     assert departments.json()[0]["name"] == "Khoa Nhi"
 
 
@@ -32,14 +34,31 @@ async def test_a_facility_never_touches_another_facilitys_data(health: Health) -
     other = health.agency(OTHER_HOSPITAL)
     for method, path, body in [
         ("PATCH", f"/v1/health/agency/facilities/{fac['id']}", {"name": "Hijacked"}),
-        ("POST", f"/v1/health/agency/facilities/{fac['id']}/practitioners",
-         {"name": "Dr X", "specialties": ["pediatrics"]}),
-        ("POST", f"/v1/health/agency/facilities/{fac['id']}/schedules",
-         {"specialty": "pediatrics", "service_name": "Khám", "weekdays": [0], "start_time": "08:00",
-          "end_time": "09:00", "slot_minutes": 30, "fee_vnd": 0, "valid_from": "2025-01-01"}),
+        (
+            "POST",
+            f"/v1/health/agency/facilities/{fac['id']}/practitioners",
+            {"name": "Dr X", "specialties": ["pediatrics"]},
+        ),
+        (
+            "POST",
+            f"/v1/health/agency/facilities/{fac['id']}/schedules",
+            {
+                "specialty": "pediatrics",
+                "service_name": "Khám",
+                "weekdays": [0],
+                "start_time": "08:00",
+                "end_time": "09:00",
+                "slot_minutes": 30,
+                "fee_vnd": 0,
+                "valid_from": "2025-01-01",
+            },
+        ),
         ("GET", f"/v1/health/agency/facilities/{fac['id']}/appointments", None),
-        ("POST", f"/v1/health/agency/facilities/{fac['id']}/closures",
-         {"start_date": "2030-01-01", "end_date": "2030-01-01", "reason": "Tết"}),
+        (
+            "POST",
+            f"/v1/health/agency/facilities/{fac['id']}/closures",
+            {"start_date": "2030-01-01", "end_date": "2030-01-01", "reason": "Tết"},
+        ),
     ]:
         response = await health.client.request(method, path, json=body, headers=other)
         assert response.status_code == 404, (path, response.text)
@@ -50,11 +69,13 @@ async def test_a_facility_never_touches_another_facilitys_data(health: Health) -
 
 async def test_agency_endpoints_need_the_agency_scope_and_a_client_token(health: Health) -> None:
     body = {"name": "Clinic", "kind": "clinic", "address": "1 Lê Duẩn", "lat": 16.07, "lon": 108.22}
-    as_user = await health.client.post("/v1/health/agency/facilities", json=body,
-                                       headers=health.user("p1", ("health", "health.schedules.write")))
+    as_user = await health.client.post(
+        "/v1/health/agency/facilities", json=body, headers=health.user("p1", ("health", "health.schedules.write"))
+    )
     assert as_user.status_code == 403 and as_user.json()["code"] == "client_token_required"
-    no_scope = await health.client.post("/v1/health/agency/facilities", json=body,
-                                        headers=health.agency(HOSPITAL, ["health.records.write"]))
+    no_scope = await health.client.post(
+        "/v1/health/agency/facilities", json=body, headers=health.agency(HOSPITAL, ["health.records.write"])
+    )
     assert no_scope.status_code == 403 and no_scope.json()["code"] == "insufficient_scope"
     anonymous = await health.client.post("/v1/health/agency/facilities", json=body)
     assert anonymous.status_code == 401
@@ -90,13 +111,13 @@ async def test_search_by_specialty_language_and_distance(health: Health) -> None
     assert [f["name"] for f in english.json()["items"]] == ["Bệnh viện Hòa Vang"]
     peds = await health.client.get("/v1/health/practitioners", params={"specialty": "pediatrics"}, headers=user)
     assert [p["facility_id"] for p in peds.json()["items"]] == [far["id"]]
-    by_distance = await health.client.get("/v1/health/facilities", params={"near": "16.0544,108.2022"},
-                                          headers=user)
+    by_distance = await health.client.get("/v1/health/facilities", params={"near": "16.0544,108.2022"}, headers=user)
     items = by_distance.json()["items"]
     assert [f["id"] for f in items] == [near["id"], far["id"]]
     assert 1 < items[0]["distance_km"] < 3 and items[1]["distance_km"] > 10
-    within = await health.client.get("/v1/health/facilities", params={"near": "16.0544,108.2022", "radius_km": 5},
-                                     headers=user)
+    within = await health.client.get(
+        "/v1/health/facilities", params={"near": "16.0544,108.2022", "radius_km": 5}, headers=user
+    )
     assert [f["id"] for f in within.json()["items"]] == [near["id"]]
     stations = await health.client.get("/v1/health/facilities", params={"kind": "health_station"}, headers=user)
     assert [f["id"] for f in stations.json()["items"]] == [near["id"]]
@@ -120,12 +141,20 @@ async def test_practitioner_update_and_deactivation(health: Health) -> None:
 async def test_directory_and_slots_are_browsable_without_signing_in(health: Health) -> None:
     fac, _doc, _slots = await health.setup_basic()
     await health.schedule(fac["id"], service_name="Tiêm chủng", specialty="vaccination", capacity=10, fee_vnd=0)
-    for path in ("/v1/health/facilities", f"/v1/health/facilities/{fac['id']}", "/v1/health/practitioners",
-                 "/v1/health/slots", "/v1/health/fhir/Slot", f"/v1/health/facilities/{fac['id']}/departments"):
+    for path in (
+        "/v1/health/facilities",
+        f"/v1/health/facilities/{fac['id']}",
+        "/v1/health/practitioners",
+        "/v1/health/slots",
+        "/v1/health/fhir/Slot",
+        f"/v1/health/facilities/{fac['id']}/departments",
+    ):
         response = await health.client.get(path)
         assert response.status_code == 200, path
     specialties = await health.client.get("/v1/health/specialties")
-    assert specialties.json()["items"] == [{"code": "pediatrics", "facilities": 1},
-                                           {"code": "vaccination", "facilities": 1}]
+    assert specialties.json()["items"] == [
+        {"code": "pediatrics", "facilities": 1},
+        {"code": "vaccination", "facilities": 1},
+    ]
     missing = await health.client.get("/v1/health/facilities/nope")
     assert missing.status_code == 404 and missing.json()["code"] == "facility_not_found"

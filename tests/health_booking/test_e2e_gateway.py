@@ -35,18 +35,39 @@ async def register_clients() -> dict[str, str]:
     db = Database(database_url("identity"))
     try:
         async with db.sessionmaker() as session, session.begin():
-            await create_client(session, ClientCreate(
-                client_id="e2e-hospital", name="Bệnh viện E2E", client_type="confidential",
-                grant_types=["client_credentials"], scopes=["health.schedules.write", "health.records.write"]),
-                secret=found["e2e-hospital"])
-            await create_client(session, ClientCreate(
-                client_id="svc-health_booking", name="Platform service: health_booking",
-                client_type="confidential", grant_types=["client_credentials"], scopes=["payments.write"]),
-                secret=found["svc-health_booking"])
-            await create_client(session, ClientCreate(
-                client_id="e2e-health-mobile", name="Super-app (health e2e)", client_type="public",
-                grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT],
-                scopes=["openid", "profile", "health", "payments"]))
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="e2e-hospital",
+                    name="Bệnh viện E2E",
+                    client_type="confidential",
+                    grant_types=["client_credentials"],
+                    scopes=["health.schedules.write", "health.records.write"],
+                ),
+                secret=found["e2e-hospital"],
+            )
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="svc-health_booking",
+                    name="Platform service: health_booking",
+                    client_type="confidential",
+                    grant_types=["client_credentials"],
+                    scopes=["payments.write"],
+                ),
+                secret=found["svc-health_booking"],
+            )
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="e2e-health-mobile",
+                    name="Super-app (health e2e)",
+                    client_type="public",
+                    grant_types=["authorization_code", "refresh_token"],
+                    redirect_uris=[REDIRECT],
+                    scopes=["openid", "profile", "health", "payments"],
+                ),
+            )
     finally:
         await db.dispose()
     return found
@@ -62,7 +83,8 @@ async def eventually(check: Callable[[], Any], timeout: float = 40.0) -> Any:
 
 
 async def test_parent_books_pays_and_reads_the_childs_visit_summary_through_the_gateway(
-        service_app: Callable[..., FastAPI]) -> None:
+    service_app: Callable[..., FastAPI],
+) -> None:
     client_secrets = await register_clients()
     # An identity server whose own token checks work (the session server's JWKS URL predates its port).
     identity = LiveServer(service_app("identity")).start()
@@ -84,22 +106,47 @@ async def test_parent_books_pays_and_reads_the_childs_visit_summary_through_the_
 
 async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str]) -> None:
     # The hospital publishes its directory entry and a schedule (client credentials via the gateway).
-    token = await gw.post("/oauth2/token", data={"grant_type": "client_credentials",
-                                                 "scope": "health.schedules.write health.records.write"},
-                          auth=("e2e-hospital", client_secrets["e2e-hospital"]))
+    token = await gw.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "health.schedules.write health.records.write"},
+        auth=("e2e-hospital", client_secrets["e2e-hospital"]),
+    )
     assert token.status_code == 200, token.text
     hospital = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    fac = await gw.post("/v1/health/agency/facilities", headers=hospital, json={
-        "name": "Bệnh viện Phụ sản - Nhi E2E", "kind": "hospital", "address": "402 Lê Văn Hiến",
-        "lat": 16.0195, "lon": 108.2530, "prepayment_required": True, "min_notice_minutes": 60})
+    fac = await gw.post(
+        "/v1/health/agency/facilities",
+        headers=hospital,
+        json={
+            "name": "Bệnh viện Phụ sản - Nhi E2E",
+            "kind": "hospital",
+            "address": "402 Lê Văn Hiến",
+            "lat": 16.0195,
+            "lon": 108.2530,
+            "prepayment_required": True,
+            "min_notice_minutes": 60,
+        },
+    )
     assert fac.status_code == 201, fac.text
-    doc = await gw.post(f"/v1/health/agency/facilities/{fac.json()['id']}/practitioners", headers=hospital,
-                        json={"name": "BS. Lê Minh Châu", "specialties": ["pediatrics"], "languages": ["vi", "en"]})
+    doc = await gw.post(
+        f"/v1/health/agency/facilities/{fac.json()['id']}/practitioners",
+        headers=hospital,
+        json={"name": "BS. Lê Minh Châu", "specialties": ["pediatrics"], "languages": ["vi", "en"]},
+    )
     assert doc.status_code == 201, doc.text
-    schedule = await gw.post(f"/v1/health/agency/facilities/{fac.json()['id']}/schedules", headers=hospital, json={
-        "practitioner_id": doc.json()["id"], "specialty": "pediatrics", "weekdays": list(range(7)),
-        "start_time": "08:00", "end_time": "11:00", "slot_minutes": 30, "fee_vnd": 120_000,
-        "valid_from": date.today().isoformat()})
+    schedule = await gw.post(
+        f"/v1/health/agency/facilities/{fac.json()['id']}/schedules",
+        headers=hospital,
+        json={
+            "practitioner_id": doc.json()["id"],
+            "specialty": "pediatrics",
+            "weekdays": list(range(7)),
+            "start_time": "08:00",
+            "end_time": "11:00",
+            "slot_minutes": 30,
+            "fee_vnd": 120_000,
+            "valid_from": date.today().isoformat(),
+        },
+    )
     assert schedule.status_code == 201, schedule.text
 
     # The parent registers (SMS code from the dev outbox) and signs in on the mobile app (code + PKCE).
@@ -109,19 +156,30 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str]) -> None:
     outbox = await gw.get("/v1/dev/outbox", params={"to": registered.json()["phone"]})
     match = re.search(r"\b(\d{6})\b", outbox.json()[0]["body"])
     assert match, outbox.text
-    verified = await gw.post(f"/v1/identity/registrations/{registered.json()['id']}/verify",
-                             json={"code": match.group(1)})
+    verified = await gw.post(
+        f"/v1/identity/registrations/{registered.json()['id']}/verify", json={"code": match.group(1)}
+    )
     assert verified.status_code == 200, verified.text
     verifier, challenge = pkce()
     params = auth_params("e2e-health-mobile", REDIRECT, scope="openid profile health", challenge=challenge)
     location = await authorize(gw, params, login=registered.json()["phone"], password=PASSWORD)
-    exchanged = await gw.post("/oauth2/token", data={
-        "grant_type": "authorization_code", "code": query_of(location)["code"], "redirect_uri": REDIRECT,
-        "client_id": "e2e-health-mobile", "code_verifier": verifier})
+    exchanged = await gw.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(location)["code"],
+            "redirect_uri": REDIRECT,
+            "client_id": "e2e-health-mobile",
+            "code_verifier": verifier,
+        },
+    )
     assert exchanged.status_code == 200, exchanged.text
     parent = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
-    child = await gw.post("/v1/identity/me/dependents", headers=parent, json={
-        "full_name": "Nguyễn Gia Bảo", "date_of_birth": "2019-02-03", "citizen_id": citizen_id(date(2019, 2, 3))})
+    child = await gw.post(
+        "/v1/identity/me/dependents",
+        headers=parent,
+        json={"full_name": "Nguyễn Gia Bảo", "date_of_birth": "2019-02-03", "citizen_id": citizen_id(date(2019, 2, 3))},
+    )
     assert child.status_code == 201, child.text
     child_id = child.json()["id"]
 
@@ -129,8 +187,11 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str]) -> None:
     slots = await gw.get("/v1/health/slots", params={"specialty": "pediatrics", "language": "en"})
     assert slots.status_code == 200, slots.text
     slot = slots.json()["items"][0]
-    booked = await gw.post("/v1/health/appointments", headers={**parent, "Idempotency-Key": "e2e-book-1"},
-                           json={"slot_id": slot["id"], "patient": child_id, "reason": "Ho, sốt nhẹ"})
+    booked = await gw.post(
+        "/v1/health/appointments",
+        headers={**parent, "Idempotency-Key": "e2e-book-1"},
+        json={"slot_id": slot["id"], "patient": child_id, "reason": "Ho, sốt nhẹ"},
+    )
     assert booked.status_code == 201, booked.text
     appt = booked.json()
     assert appt["status"] == "pending_payment" and appt["patient_kind"] == "dependent"
@@ -155,8 +216,11 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str]) -> None:
     # The hospital checks the child in and attaches a visit summary; the parent reads it.
     arrived = await gw.post(f"/v1/health/agency/appointments/{appt['id']}/arrive", headers=hospital)
     assert arrived.status_code == 200, arrived.text
-    record = await gw.post(f"/v1/health/agency/appointments/{appt['id']}/records", headers=hospital,
-                           json={"title": "Khám nhi", "summary": "Viêm họng nhẹ; súc miệng nước muối."})
+    record = await gw.post(
+        f"/v1/health/agency/appointments/{appt['id']}/records",
+        headers=hospital,
+        json={"title": "Khám nhi", "summary": "Viêm họng nhẹ; súc miệng nước muối."},
+    )
     assert record.status_code == 201, record.text
     records = await gw.get("/v1/health/me/records", params={"patient": child_id}, headers=parent)
     assert records.status_code == 200, records.text

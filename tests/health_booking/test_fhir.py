@@ -12,8 +12,11 @@ from tests.health_booking.conftest import Health
 
 async def test_slot_search_is_a_valid_fhir_searchset_bundle(health: Health) -> None:
     fac, _doc, slots = await health.setup_basic()
-    response = await health.client.get("/v1/health/fhir/Slot", params={
-        "facility_id": fac["id"], "_count": 5, "start": f"ge{slots[0]['start_at']}"}, headers=health.user("p1"))
+    response = await health.client.get(
+        "/v1/health/fhir/Slot",
+        params={"facility_id": fac["id"], "_count": 5, "start": f"ge{slots[0]['start_at']}"},
+        headers=health.user("p1"),
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = Bundle.model_validate(response.json())
@@ -26,10 +29,11 @@ async def test_slot_search_is_a_valid_fhir_searchset_bundle(health: Health) -> N
 async def test_slot_search_by_fhir_date_prefixes(health: Health) -> None:
     fac, _doc, slots = await health.setup_basic()
     second = slots[1]["start_at"]
-    response = await health.client.get("/v1/health/fhir/Slot",
-                                       params=[("facility_id", fac["id"]), ("start", f"ge{second}"),
-                                               ("start", f"lt{slots[3]['start_at']}")],
-                                       headers=health.user("p1"))
+    response = await health.client.get(
+        "/v1/health/fhir/Slot",
+        params=[("facility_id", fac["id"]), ("start", f"ge{second}"), ("start", f"lt{slots[3]['start_at']}")],
+        headers=health.user("p1"),
+    )
     ids = [e["resource"]["id"] for e in response.json()["entry"]]
     assert ids == [slots[1]["id"], slots[2]["id"]]
     bad = await health.client.get("/v1/health/fhir/Slot", params={"start": "geyesterday"}, headers=health.user("p1"))
@@ -45,11 +49,10 @@ async def test_appointment_read_is_valid_fhir_r4(health: Health) -> None:
     assert resource.status == "booked" and resource.slot[0].reference == f"Slot/{slots[0]['id']}"
     actors = {p.actor.reference for p in resource.participant}
     assert actors == {"Patient/patient-1", f"Practitioner/{doc['id']}", f"Location/{appt['facility_id']}"}
-    await health.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                             headers=health.user("patient-1"))
+    await health.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=health.user("patient-1"))
     cancelled = FhirAppointment.model_validate(
-        (await health.client.get(f"/v1/health/fhir/Appointment/{appt['id']}",
-                                 headers=health.user("patient-1"))).json())
+        (await health.client.get(f"/v1/health/fhir/Appointment/{appt['id']}", headers=health.user("patient-1"))).json()
+    )
     assert cancelled.status == "cancelled" and cancelled.cancelationReason is not None
     log = (await health.client.get("/v1/health/me/records/access-log", headers=health.user("patient-1"))).json()
     assert {e["what"] for e in log["items"]} == {f"fhir:Appointment/{appt['id']}"}

@@ -23,16 +23,27 @@ async def publish(redis_url: str, type_: str, data: dict[str, Any], event_id: st
 
 
 def event_data(appt: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {"payment_id": appt["payment"]["id"], "purpose": "health", "reference": appt["id"],
-            "payer_sub": "patient-1", "amount_vnd": appt["fee_vnd"], "amount_refunded_vnd": 0,
-            "status": "succeeded", **overrides}
+    return {
+        "payment_id": appt["payment"]["id"],
+        "purpose": "health",
+        "reference": appt["id"],
+        "payer_sub": "patient-1",
+        "amount_vnd": appt["fee_vnd"],
+        "amount_refunded_vnd": 0,
+        "status": "succeeded",
+        **overrides,
+    }
 
 
 async def processed(money: Money) -> int:
     async with money.app.state.db.sessionmaker() as session:
         table = events.processed
-        return int(await session.scalar(select(func.count()).select_from(table).where(
-            table.c.consumer_group == "health_booking.payments")) or 0)
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(table).where(table.c.consumer_group == "health_booking.payments")
+            )
+            or 0
+        )
 
 
 async def wait_processed(money: Money, n: int) -> None:
@@ -55,8 +66,9 @@ async def test_duplicates_and_out_of_order_events_settle_once(money: Money, redi
     booked = await money.appointment(appt["id"])
     assert booked["status"] == "booked" and booked["queue_number"] == 1 and booked["paid_vnd"] == 150_000
     async with money.app.state.db.sessionmaker() as session:
-        count = await session.scalar(select(func.count()).select_from(events.outbox).where(
-            events.outbox.c.type == "appointment.booked"))
+        count = await session.scalar(
+            select(func.count()).select_from(events.outbox).where(events.outbox.c.type == "appointment.booked")
+        )
     assert count == 1
 
 

@@ -13,8 +13,14 @@ from tests.health_booking.conftest import Money
 
 
 async def prepaid_setup(money: Money, **rules):
-    rules = {"prepayment_required": True, "hold_minutes": 15, "cancel_cutoff_minutes": 120,
-             "full_refund_minutes": 24 * 60, "late_cancel_refund_percent": 50, **rules}
+    rules = {
+        "prepayment_required": True,
+        "hold_minutes": 15,
+        "cancel_cutoff_minutes": 120,
+        "full_refund_minutes": 24 * 60,
+        "late_cancel_refund_percent": 50,
+        **rules,
+    }
     return await money.setup_basic(**rules)
 
 
@@ -37,8 +43,9 @@ async def test_book_pay_on_the_wallet_page_and_the_payment_event_books_it(money:
     await money.pay(appt)
     done = await money.wait(appt["id"], lambda a: a["status"] == "booked")
     assert done["paid_vnd"] == 150_000 and done["queue_number"] == 1 and done["hold_expires_at"] is None
-    upcoming = await money.client.get("/v1/health/appointments", params={"upcoming": "true"},
-                                      headers=money.user("patient-1"))
+    upcoming = await money.client.get(
+        "/v1/health/appointments", params={"upcoming": "true"}, headers=money.user("patient-1")
+    )
     assert [a["status"] for a in upcoming.json()["items"]] == ["booked"]
     assert fac["prepayment_required"] is True
 
@@ -72,8 +79,9 @@ async def test_early_cancellation_refunds_in_full(money: Money) -> None:
     appt = (await money.book(far["id"])).json()
     await money.pay(appt)
     await money.wait(appt["id"], lambda a: a["status"] == "booked")
-    cancelled = await money.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                                        headers=money.user("patient-1"))
+    cancelled = await money.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=money.user("patient-1")
+    )
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["refund_vnd"] == 150_000
     payment = await money.wait_payment(appt["payment"]["id"], lambda p: p["status"] == "refunded")
@@ -89,8 +97,9 @@ async def test_late_cancellation_refunds_per_policy(money: Money) -> None:
     await money.wait(appt["id"], lambda a: a["status"] == "booked")
     # Between the cut-off (2 h) and the full-refund window (24 h): 40 % back.
     money.set_now(datetime.fromisoformat(appt["start_at"]) - timedelta(hours=5))
-    cancelled = await money.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                                        headers=money.user("patient-1"))
+    cancelled = await money.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=money.user("patient-1")
+    )
     assert cancelled.json()["refund_vnd"] == 60_000
     payment = await money.wait_payment(appt["payment"]["id"], lambda p: p["amount_refunded_vnd"] == 60_000)
     assert payment["status"] == "partially_refunded"
@@ -102,21 +111,30 @@ async def test_facility_cancellation_always_refunds_in_full_and_notifies(money: 
     await money.pay(appt)
     await money.wait(appt["id"], lambda a: a["status"] == "booked")
     money.set_now(datetime.fromisoformat(appt["start_at"]) - timedelta(minutes=30))  # past the patient cut-off
-    cancelled = await money.client.post(f"/v1/health/agency/appointments/{appt['id']}/cancel",
-                                        json={"reason": "Mất điện"}, headers=money.agency())
+    cancelled = await money.client.post(
+        f"/v1/health/agency/appointments/{appt['id']}/cancel", json={"reason": "Mất điện"}, headers=money.agency()
+    )
     assert cancelled.status_code == 200 and cancelled.json()["refund_vnd"] == 150_000
     await money.wait_payment(appt["payment"]["id"], lambda p: p["status"] == "refunded")
     async with money.app.state.db.sessionmaker() as session:
-        notes = (await session.execute(select(events.outbox.c.data).where(
-            events.outbox.c.type == "notification.requested"))).scalars().all()
+        notes = (
+            (
+                await session.execute(
+                    select(events.outbox.c.data).where(events.outbox.c.type == "notification.requested")
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [n["sub"] for n in notes] == ["patient-1"]
 
 
 async def test_cancelling_an_unpaid_booking_cancels_its_payment(money: Money) -> None:
     _fac, _doc, slots = await prepaid_setup(money)
     appt = (await money.book(slots[0]["id"])).json()
-    cancelled = await money.client.post(f"/v1/health/appointments/{appt['id']}/cancel", json={},
-                                        headers=money.user("patient-1"))
+    cancelled = await money.client.post(
+        f"/v1/health/appointments/{appt['id']}/cancel", json={}, headers=money.user("patient-1")
+    )
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["refund_vnd"] == 0
     assert (await money.payment(appt["payment"]["id"]))["status"] == "canceled"
 
@@ -126,9 +144,11 @@ async def test_reschedule_keeps_the_payment(money: Money) -> None:
     appt = (await money.book(slots[0]["id"])).json()
     await money.pay(appt)
     await money.wait(appt["id"], lambda a: a["status"] == "booked")
-    moved = await money.client.post(f"/v1/health/appointments/{appt['id']}/reschedule",
-                                    json={"slot_id": slots[3]["id"]},
-                                    headers={**money.user("patient-1"), "Idempotency-Key": "mv"})
+    moved = await money.client.post(
+        f"/v1/health/appointments/{appt['id']}/reschedule",
+        json={"slot_id": slots[3]["id"]},
+        headers={**money.user("patient-1"), "Idempotency-Key": "mv"},
+    )
     assert moved.status_code == 200, moved.text
     body = moved.json()
     assert body["payment"]["id"] == appt["payment"]["id"] and body["paid_vnd"] == 150_000

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = r'''
+SCRIPT = r"""
 import asyncio, json, re, sys
 import httpx, pyotp
 from services.identity.app import create_app
@@ -79,17 +79,23 @@ async def main():
     print("SECRETS=" + json.dumps(secrets), file=sys.stderr)
 
 asyncio.run(main())
-'''
+"""
 
 
 def test_logs_hold_no_secrets(tmp_path: Path) -> None:
     env = {**os.environ, "DNCITY_LOG_LEVEL": "INFO", "DNCITY_LOG_JSON": "true"}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=180,
-                            cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     marker = "SECRETS="
     secrets_line = next(line for line in result.stderr.splitlines() if line.startswith(marker))
-    secrets = json.loads(secrets_line[len(marker):])
+    secrets = json.loads(secrets_line[len(marker) :])
     output = result.stdout + "\n".join(line for line in result.stderr.splitlines() if not line.startswith(marker))
     # The capture works: the service's own events are there.
     for event in ("account_registered", "signin_failed", "sms_stored", '"event": "request"'):

@@ -42,10 +42,16 @@ async def test_me_requires_a_user_token_with_openid(client: httpx.AsyncClient, t
 async def test_patch_profile(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
     sub = await register_and_verify(client, citizen_body())
     headers = tokens.bearer(tokens.user(sub))
-    response = await client.patch("/v1/identity/me", headers=headers, json={
-        "full_name": "Nguyễn Văn Anh", "address": "12 Bạch Đằng, Hải Châu, Đà Nẵng",
-        "email": "An.Nguyen@Example.VN", "preferred_language": "en",
-    })
+    response = await client.patch(
+        "/v1/identity/me",
+        headers=headers,
+        json={
+            "full_name": "Nguyễn Văn Anh",
+            "address": "12 Bạch Đằng, Hải Châu, Đà Nẵng",
+            "email": "An.Nguyen@Example.VN",
+            "preferred_language": "en",
+        },
+    )
     assert response.status_code == 200, response.text
     data = response.json()
     assert data["full_name"] == "Nguyễn Văn Anh" and data["preferred_language"] == "en"
@@ -59,8 +65,9 @@ async def test_patch_profile(client: httpx.AsyncClient, tokens: TokenFactory) ->
 
 
 async def test_patch_validation(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
-    sub = await register_and_verify(client, citizen_body(date_of_birth="1995-03-04",
-                                                         citizen_id=citizen_id(date(1995, 3, 4))))
+    sub = await register_and_verify(
+        client, citizen_body(date_of_birth="1995-03-04", citizen_id=citizen_id(date(1995, 3, 4)))
+    )
     headers = tokens.bearer(tokens.user(sub))
     cases = [
         ({"email": "not-an-email"}, "body.email"),
@@ -83,12 +90,19 @@ async def test_patch_validation(client: httpx.AsyncClient, tokens: TokenFactory)
 async def test_identifiers_are_read_only_after_level_2(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
     sub = await register_and_verify(client, foreigner_body())
     agency = tokens.bearer(tokens.client("demo-immigration", ["identity.verify"]))
-    verified = await client.post("/v1/identity/verifications", headers=agency, json={
-        "sub": sub, "method": "in_person", "evidence_reference": "DN-XNC-2026-000123", "officer_id": "CA-0451"})
+    verified = await client.post(
+        "/v1/identity/verifications",
+        headers=agency,
+        json={"sub": sub, "method": "in_person", "evidence_reference": "DN-XNC-2026-000123", "officer_id": "CA-0451"},
+    )
     assert verified.status_code == 201, verified.text
     headers = tokens.bearer(tokens.user(sub, level=2))
-    for body in ({"passport_number": "M99999999"}, {"nationality": "JPN"}, {"full_name": "Someone Else"},
-                 {"date_of_birth": "1991-01-01"}):
+    for body in (
+        {"passport_number": "M99999999"},
+        {"nationality": "JPN"},
+        {"full_name": "Someone Else"},
+        {"date_of_birth": "1991-01-01"},
+    ):
         response = await client.patch("/v1/identity/me", headers=headers, json=body)
         assert response.status_code == 409 and response.json()["code"] == "identifiers_locked", body
     ok = await client.patch("/v1/identity/me", headers=headers, json={"address": "Hội An", "preferred_language": "vi"})
@@ -99,16 +113,25 @@ async def test_dependents(client: httpx.AsyncClient, tokens: TokenFactory) -> No
     sub = await register_and_verify(client, citizen_body())
     headers = tokens.bearer(tokens.user(sub))
     born = date.today() - timedelta(days=365 * 8)
-    child = {"full_name": "Nguyễn Minh Khang", "date_of_birth": born.isoformat(),
-             "citizen_id": citizen_id(born, province="048")}
+    child = {
+        "full_name": "Nguyễn Minh Khang",
+        "date_of_birth": born.isoformat(),
+        "citizen_id": citizen_id(born, province="048"),
+    }
     created = await client.post("/v1/identity/me/dependents", headers=headers, json=child)
     assert created.status_code == 201, created.text
     assert created.json()["citizen_id_masked"] == child["citizen_id"][:3] + "*******" + child["citizen_id"][-2:]
     listed = await client.get("/v1/identity/me/dependents", headers=headers)
     assert listed.status_code == 200
     masked = created.json()["citizen_id_masked"]
-    assert listed.json() == [{"id": created.json()["id"], "full_name": "Nguyễn Minh Khang",
-                              "date_of_birth": born.isoformat(), "citizen_id_masked": masked}]
+    assert listed.json() == [
+        {
+            "id": created.json()["id"],
+            "full_name": "Nguyễn Minh Khang",
+            "date_of_birth": born.isoformat(),
+            "citizen_id_masked": masked,
+        }
+    ]
     duplicate = await client.post("/v1/identity/me/dependents", headers=headers, json=child)
     assert duplicate.status_code == 409
     # Knowing the child's ID and birth date is not enough to become a guardian...
@@ -118,23 +141,36 @@ async def test_dependents(client: httpx.AsyncClient, tokens: TokenFactory) -> No
     refused = await client.post("/v1/identity/me/dependents", headers=other_headers, json=child)
     assert refused.status_code == 403 and refused.json()["code"] == "guardian_invitation_required"
     # ...the registered guardian invites the other parent by phone: same person reference.
-    invite = await client.post(f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
-                               headers=headers, json={"phone": other_body["phone"]})
+    invite = await client.post(
+        f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
+        headers=headers,
+        json={"phone": other_body["phone"]},
+    )
     assert invite.status_code == 201, invite.text
     invitation = invite.json()["invitation"]
     stranger = await register_and_verify(client, citizen_body(full_name="Lê Văn Cường"))
-    stolen = await client.post("/v1/identity/me/dependents", headers=tokens.bearer(tokens.user(stranger)),
-                               json={**child, "invitation": invitation})
+    stolen = await client.post(
+        "/v1/identity/me/dependents",
+        headers=tokens.bearer(tokens.user(stranger)),
+        json={**child, "invitation": invitation},
+    )
     assert stolen.status_code == 403  # the invitation is bound to the invited phone
-    forged = await client.post("/v1/identity/me/dependents", headers=other_headers,
-                               json={**child, "invitation": invitation[:-1] + ("0" if invitation[-1] != "0" else "1")})
+    forged = await client.post(
+        "/v1/identity/me/dependents",
+        headers=other_headers,
+        json={**child, "invitation": invitation[:-1] + ("0" if invitation[-1] != "0" else "1")},
+    )
     assert forged.status_code == 403
-    second = await client.post("/v1/identity/me/dependents", headers=other_headers,
-                               json={**child, "invitation": invitation})
+    second = await client.post(
+        "/v1/identity/me/dependents", headers=other_headers, json={**child, "invitation": invitation}
+    )
     assert second.status_code == 201 and second.json()["id"] == created.json()["id"]
     # Only a guardian can invite.
-    not_mine = await client.post(f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
-                                 headers=tokens.bearer(tokens.user(stranger)), json={"phone": other_body["phone"]})
+    not_mine = await client.post(
+        f"/v1/identity/me/dependents/{created.json()['id']}/invitations",
+        headers=tokens.bearer(tokens.user(stranger)),
+        json={"phone": other_body["phone"]},
+    )
     assert not_mine.status_code == 404
 
 
@@ -148,14 +184,19 @@ async def test_dependent_rules(client: httpx.AsyncClient, tokens: TokenFactory) 
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.date_of_birth"
     born = date(today.year - 5, 1, 15)
     # Century digit 0 (1900s) for a child born in the 2020s.
-    wrong_century = {"full_name": "B", "date_of_birth": born.isoformat(),
-                     "citizen_id": "048" + "0" + citizen_id(born)[4:]}
+    wrong_century = {
+        "full_name": "B",
+        "date_of_birth": born.isoformat(),
+        "citizen_id": "048" + "0" + citizen_id(born)[4:],
+    }
     response = await client.post("/v1/identity/me/dependents", headers=headers, json=wrong_century)
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.citizen_id"
     tourist = await register_and_verify(client, foreigner_body())
-    response = await client.post("/v1/identity/me/dependents", headers=tokens.bearer(tokens.user(tourist)),
-                                 json={"full_name": "C", "date_of_birth": born.isoformat(),
-                                       "citizen_id": citizen_id(born)})
+    response = await client.post(
+        "/v1/identity/me/dependents",
+        headers=tokens.bearer(tokens.user(tourist)),
+        json={"full_name": "C", "date_of_birth": born.isoformat(), "citizen_id": citizen_id(born)},
+    )
     assert response.status_code == 403 and response.json()["code"] == "citizens_only"
     assert (await client.get("/v1/identity/me/dependents", headers=headers)).json() == []
 
@@ -166,9 +207,11 @@ async def test_bola_a_cannot_read_or_change_b(client: httpx.AsyncClient, tokens:
     b = await register_and_verify(client, b_body)
     a_headers, b_headers = tokens.bearer(tokens.user(a)), tokens.bearer(tokens.user(b))
     born = date.today() - timedelta(days=365 * 3)
-    await client.post("/v1/identity/me/dependents", headers=b_headers,
-                      json={"full_name": "Con của B", "date_of_birth": born.isoformat(),
-                            "citizen_id": citizen_id(born)})
+    await client.post(
+        "/v1/identity/me/dependents",
+        headers=b_headers,
+        json={"full_name": "Con của B", "date_of_birth": born.isoformat(), "citizen_id": citizen_id(born)},
+    )
     # Everything A reaches is A's own: there is no endpoint that takes another person's id.
     me = (await client.get("/v1/identity/me", headers=a_headers)).json()
     assert me["sub"] == a and me["full_name"] == "Người A"

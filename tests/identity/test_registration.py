@@ -45,8 +45,7 @@ async def test_citizen_registers_and_verifies_the_phone(client: httpx.AsyncClien
     code = await last_code(client, "+84905123456")
     verified = await client.post(f"/v1/identity/registrations/{created['id']}/verify", json={"code": code})
     assert verified.status_code == 200, verified.text
-    assert verified.json() == {"sub": verified.json()["sub"], "status": "active", "level": 1,
-                               "acr": "urn:dncity:loa:1"}
+    assert verified.json() == {"sub": verified.json()["sub"], "status": "active", "level": 1, "acr": "urn:dncity:loa:1"}
 
 
 async def test_foreigner_and_business_register(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -125,8 +124,9 @@ async def test_weak_or_common_passwords_are_refused(client: httpx.AsyncClient, a
 
 
 async def test_password_containing_the_phone_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/identity/registrations",
-                                 json=citizen_body(phone="0905777888", password="my number 0905777888"))
+    response = await client.post(
+        "/v1/identity/registrations", json=citizen_body(phone="0905777888", password="my number 0905777888")
+    )
     assert response.status_code == 422 and problem_fields(response) == ["body.password"]
 
 
@@ -144,8 +144,9 @@ async def test_duplicates_conflict(client: httpx.AsyncClient, app: FastAPI) -> N
 
     tourist = foreigner_body()
     await register(client, tourist)
-    response = await client.post("/v1/identity/registrations",
-                                 json=foreigner_body(passport_number=tourist["passport_number"].lower()))
+    response = await client.post(
+        "/v1/identity/registrations", json=foreigner_body(passport_number=tourist["passport_number"].lower())
+    )
     assert response.status_code == 409 and response.json()["code"] == "passport_taken"
     # The same number issued by another country is another passport.
     other_country = foreigner_body(passport_number=tourist["passport_number"], nationality="JPN")

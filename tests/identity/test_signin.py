@@ -27,14 +27,14 @@ from tests.identity.helpers import PASSWORD, citizen_body, citizen_id, register,
 
 async def sign_in(app: FastAPI, login: str, password: str = PASSWORD, ip: str = "203.113.1.10") -> Account:
     async with app.state.db.sessionmaker() as session:
-        account = await service.authenticate(session, app.state.redis, login=login, password=password,
-                                             client_ip=ip, client_id="dncity-mobile")
+        account = await service.authenticate(
+            session, app.state.redis, login=login, password=password, client_ip=ip, client_id="dncity-mobile"
+        )
         await session.commit()
         return account
 
 
-async def sign_in_error(app: FastAPI, login: str, password: str = PASSWORD, ip: str = "203.113.1.10"
-                        ) -> ProblemError:
+async def sign_in_error(app: FastAPI, login: str, password: str = PASSWORD, ip: str = "203.113.1.10") -> ProblemError:
     with pytest.raises(ProblemError) as info:
         await sign_in(app, login, password, ip)
     return info.value
@@ -97,8 +97,7 @@ async def test_account_lockout_is_progressive_and_survives_restarts() -> None:
             await restarted.state.redis.delete(*await restarted.state.redis.keys("dncity:identity:lockout:*:locked"))
 
 
-async def test_lockout_counts_the_personal_id_and_the_phone_together(client: httpx.AsyncClient, app: FastAPI
-                                                                      ) -> None:
+async def test_lockout_counts_the_personal_id_and_the_phone_together(client: httpx.AsyncClient, app: FastAPI) -> None:
     body = citizen_body(phone="0987000444")
     await register_and_verify(client, body)
     for login in ("0987000444", body["citizen_id"], "+84987000444", body["citizen_id"], "0987000444"):
@@ -141,8 +140,9 @@ async def totp_user(client: httpx.AsyncClient, tokens: TokenFactory) -> AsyncIte
     assert enrol.status_code == 200, enrol.text
     secret = enrol.json()["secret"]
     assert enrol.json()["otpauth_uri"].startswith("otpauth://totp/")
-    confirm = await client.post("/v1/identity/me/totp/confirm", headers=headers,
-                                json={"code": pyotp.TOTP(secret).now()})
+    confirm = await client.post(
+        "/v1/identity/me/totp/confirm", headers=headers, json={"code": pyotp.TOTP(secret).now()}
+    )
     assert confirm.status_code == 200, confirm.text
     codes = confirm.json()["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
@@ -163,8 +163,9 @@ async def test_totp_second_factor(app: FastAPI, totp_user: tuple[str, str, list[
         nxt = totp.at(time.time() + 30)
         assert await service.verify_totp(session, app.state.redis, account, nxt)
         assert not await service.verify_totp(session, app.state.redis, account, nxt)  # no replay
-        assert not await service.verify_totp(session, app.state.redis, account, "000000" if nxt != "000000"
-                                             else "111111")
+        assert not await service.verify_totp(
+            session, app.state.redis, account, "000000" if nxt != "000000" else "111111"
+        )
         assert await service.verify_totp(session, app.state.redis, account, recovery[0].upper())
         assert not await service.verify_totp(session, app.state.redis, account, recovery[0])  # single use
         await session.commit()
@@ -187,18 +188,22 @@ async def test_wrong_totp_codes_count_toward_lockout(app: FastAPI, totp_user: tu
     assert (await sign_in_error(app, "0888000777")).code == "account_locked"
 
 
-async def test_disable_totp_needs_password_and_code(client: httpx.AsyncClient, tokens: TokenFactory,
-                                                    totp_user: tuple[str, str, list[str]]) -> None:
+async def test_disable_totp_needs_password_and_code(
+    client: httpx.AsyncClient, tokens: TokenFactory, totp_user: tuple[str, str, list[str]]
+) -> None:
     sub, _secret, recovery = totp_user
     headers = tokens.bearer(tokens.user(sub))
-    wrong_pw = await client.post("/v1/identity/me/totp/disable", headers=headers,
-                                 json={"password": "nope nope nope", "code": recovery[1]})
+    wrong_pw = await client.post(
+        "/v1/identity/me/totp/disable", headers=headers, json={"password": "nope nope nope", "code": recovery[1]}
+    )
     assert wrong_pw.status_code == 403 and wrong_pw.json()["code"] == "invalid_password"
-    wrong_code = await client.post("/v1/identity/me/totp/disable", headers=headers,
-                                   json={"password": PASSWORD, "code": "zzzzz-zzzzz"})
+    wrong_code = await client.post(
+        "/v1/identity/me/totp/disable", headers=headers, json={"password": PASSWORD, "code": "zzzzz-zzzzz"}
+    )
     assert wrong_code.status_code == 422
-    ok = await client.post("/v1/identity/me/totp/disable", headers=headers,
-                           json={"password": PASSWORD, "code": recovery[1]})
+    ok = await client.post(
+        "/v1/identity/me/totp/disable", headers=headers, json={"password": PASSWORD, "code": recovery[1]}
+    )
     assert ok.status_code == 204
     me = await client.get("/v1/identity/me", headers=headers)
     assert me.json()["totp_enabled"] is False

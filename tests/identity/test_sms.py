@@ -32,8 +32,10 @@ def test_sender_selection() -> None:
         build_sender(IdentitySettings(sms_sender="http"), PlatformSettings())
     with pytest.raises(ConfigError):
         build_sender(IdentitySettings(sms_sender="carrier-pigeon"), PlatformSettings())
-    http = build_sender(IdentitySettings(sms_sender="http", sms_gateway_url="https://sms.example.vn/send"),
-                        PlatformSettings(profile="prod"))
+    http = build_sender(
+        IdentitySettings(sms_sender="http", sms_gateway_url="https://sms.example.vn/send"),
+        PlatformSettings(profile="prod"),
+    )
     assert isinstance(http, HttpSmsSender)
 
 

@@ -13,13 +13,13 @@ from tests.identity.helpers import citizen_id, tax_check
 @pytest.mark.parametrize(
     ("number", "born"),
     [
-        ("048095001234", date(1995, 3, 4)),   # Đà Nẵng, male, 1995
-        ("048195001234", date(1995, 3, 4)),   # Đà Nẵng, female, 1995
-        ("049088000017", date(1988, 1, 1)),   # Quảng Nam (legacy code, merged into Đà Nẵng in 2025)
-        ("001203000123", date(2003, 12, 31)), # Hà Nội, female, 2003
-        ("079212345678", date(2012, 6, 1)),   # TP Hồ Chí Minh, male, 2012
+        ("048095001234", date(1995, 3, 4)),  # Đà Nẵng, male, 1995
+        ("048195001234", date(1995, 3, 4)),  # Đà Nẵng, female, 1995
+        ("049088000017", date(1988, 1, 1)),  # Quảng Nam (legacy code, merged into Đà Nẵng in 2025)
+        ("001203000123", date(2003, 12, 31)),  # Hà Nội, female, 2003
+        ("079212345678", date(2012, 6, 1)),  # TP Hồ Chí Minh, male, 2012
         ("096300999999", date(2000, 2, 29)),  # Cà Mau, female, 2000
-        ("046099000001", date(1999, 9, 9)),   # Thừa Thiên Huế
+        ("046099000001", date(1999, 9, 9)),  # Thừa Thiên Huế
     ],
 )
 def test_valid_citizen_ids(number: str, born: date) -> None:
@@ -29,15 +29,15 @@ def test_valid_citizen_ids(number: str, born: date) -> None:
 @pytest.mark.parametrize(
     ("number", "born", "why"),
     [
-        ("003095001234", date(1995, 3, 4), "province"),   # 003 is not a province code
-        ("050095001234", date(1995, 3, 4), "province"),   # 050 is unused
-        ("097095001234", date(1995, 3, 4), "province"),   # beyond Cà Mau (096)
-        ("048295001234", date(1995, 3, 4), "century"),    # 2 means 2000-2099
-        ("048095001234", date(2095, 3, 4), "century"),    # 0 means 1900-1999 (and 2095 is the future anyway)
-        ("048096001234", date(1995, 3, 4), "birth-year"), # year digits 96 vs 1995
+        ("003095001234", date(1995, 3, 4), "province"),  # 003 is not a province code
+        ("050095001234", date(1995, 3, 4), "province"),  # 050 is unused
+        ("097095001234", date(1995, 3, 4), "province"),  # beyond Cà Mau (096)
+        ("048295001234", date(1995, 3, 4), "century"),  # 2 means 2000-2099
+        ("048095001234", date(2095, 3, 4), "century"),  # 0 means 1900-1999 (and 2095 is the future anyway)
+        ("048096001234", date(1995, 3, 4), "birth-year"),  # year digits 96 vs 1995
         ("048203001234", date(2004, 1, 1), "birth-year"),
-        ("04809500123", date(1995, 3, 4), "12 digits"),   # 11 digits
-        ("0480950012345", date(1995, 3, 4), "12 digits"), # 13 digits
+        ("04809500123", date(1995, 3, 4), "12 digits"),  # 11 digits
+        ("0480950012345", date(1995, 3, 4), "12 digits"),  # 13 digits
         ("04809500123A", date(1995, 3, 4), "12 digits"),
         ("", date(1995, 3, 4), "12 digits"),
     ],
@@ -48,8 +48,7 @@ def test_invalid_citizen_ids(number: str, born: date, why: str) -> None:
 
 
 def test_every_century_digit() -> None:
-    assert [v.citizen_id_century(d) for d in range(10)] == [1900, 1900, 2000, 2000, 2100, 2100, 2200, 2200,
-                                                             2300, 2300]
+    assert [v.citizen_id_century(d) for d in range(10)] == [1900, 1900, 2000, 2000, 2100, 2100, 2200, 2200, 2300, 2300]
 
 
 def test_helper_generates_valid_ids() -> None:
@@ -103,12 +102,12 @@ def test_thirteen_digit_dependent_unit() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("0905123456", "+84905123456"),   # 09x Mobifone (Đà Nẵng)
-        ("0912345678", "+84912345678"),   # 09x Vinaphone
-        ("0387654321", "+84387654321"),   # 03x Viettel
-        ("0856123456", "+84856123456"),   # 08x
-        ("0776123456", "+84776123456"),   # 07x
-        ("0583123456", "+84583123456"),   # 05x
+        ("0905123456", "+84905123456"),  # 09x Mobifone (Đà Nẵng)
+        ("0912345678", "+84912345678"),  # 09x Vinaphone
+        ("0387654321", "+84387654321"),  # 03x Viettel
+        ("0856123456", "+84856123456"),  # 08x
+        ("0776123456", "+84776123456"),  # 07x
+        ("0583123456", "+84583123456"),  # 05x
         ("+84905123456", "+84905123456"),
         ("+84 905 123 456", "+84905123456"),
         ("84905123456", "+84905123456"),
@@ -122,11 +121,11 @@ def test_vietnamese_mobile_numbers(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "02363123456",   # Đà Nẵng landline, not a mobile
-        "0123456789",    # retired 11-digit-era prefix, now invalid
-        "0605123456",    # 06x is not a mobile range
-        "090512345",     # too short
-        "09051234567",   # too long
+        "02363123456",  # Đà Nẵng landline, not a mobile
+        "0123456789",  # retired 11-digit-era prefix, now invalid
+        "0605123456",  # 06x is not a mobile range
+        "090512345",  # too short
+        "09051234567",  # too long
         "+14155552671",  # not Vietnamese
         "hello",
         "",
@@ -140,10 +139,10 @@ def test_invalid_for_citizens_and_businesses(raw: str) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("+821012345678", "+821012345678"),   # Korea
-        ("+14155552671", "+14155552671"),     # USA (mobile or fixed, indistinguishable)
-        ("+447911123456", "+447911123456"),   # UK mobile
-        ("0905123456", "+84905123456"),       # a tourist's local SIM
+        ("+821012345678", "+821012345678"),  # Korea
+        ("+14155552671", "+14155552671"),  # USA (mobile or fixed, indistinguishable)
+        ("+447911123456", "+447911123456"),  # UK mobile
+        ("0905123456", "+84905123456"),  # a tourist's local SIM
     ],
 )
 def test_foreigners_use_any_mobile(raw: str, expected: str) -> None:
@@ -155,8 +154,10 @@ def test_foreigner_landline_is_refused() -> None:
         v.normalise_phone("+442079460000", vietnamese_only=False)  # London landline
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("M12345678", "M12345678"), ("c01x00t47", "C01X00T47"),
-                                               ("123456", "123456"), ("AB 123 456", "AB123456")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("M12345678", "M12345678"), ("c01x00t47", "C01X00T47"), ("123456", "123456"), ("AB 123 456", "AB123456")],
+)
 def test_valid_passports(raw: str, expected: str) -> None:
     assert v.validate_passport_number(raw) == expected
 

@@ -76,22 +76,31 @@ async def test_a_refresh_returns_a_new_id_token_for_the_same_authentication(iden
     query = query_of(await authorize(identity, params))
     first = (await exchange(identity, mobile, query["code"], verifier)).json()
     await asyncio.sleep(1.1)  # a later second, so the new iat shows
-    refreshed = await identity.post("/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": mobile, "refresh_token": first["refresh_token"]})
+    refreshed = await identity.post(
+        "/oauth2/token",
+        data={"grant_type": "refresh_token", "client_id": mobile, "refresh_token": first["refresh_token"]},
+    )
     assert refreshed.status_code == 200, refreshed.text
     body = refreshed.json()
     jwks = jwt.PyJWKSet.from_dict((await identity.get("/oauth2/jwks")).json())
     kid = jwt.get_unverified_header(body["id_token"])["kid"]
-    new = jwt.decode(body["id_token"], jwks[kid].key, algorithms=["RS256"], audience=mobile,
-                     issuer="http://127.0.0.1:8000")
+    new = jwt.decode(
+        body["id_token"], jwks[kid].key, algorithms=["RS256"], audience=mobile, issuer="http://127.0.0.1:8000"
+    )
     old = jwt.decode(first["id_token"], options={"verify_signature": False})
     for claim in ("iss", "sub", "aud", "azp", "auth_time", "acr", "name"):
         assert new[claim] == old[claim], claim
     assert new["iat"] > old["iat"] and "nonce" in old and "nonce" not in new
     assert new["at_hash"] == create_half_hash(body["access_token"], "RS256").decode()
     # A refresh narrowed to scopes without openid is plain OAuth: no ID token.
-    narrowed = await identity.post("/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": mobile, "refresh_token": body["refresh_token"],
-        "scope": "profile offline_access"})
+    narrowed = await identity.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": mobile,
+            "refresh_token": body["refresh_token"],
+            "scope": "profile offline_access",
+        },
+    )
     assert narrowed.status_code == 200, narrowed.text
     assert "id_token" not in narrowed.json() and set(narrowed.json()["scope"].split()) == {"profile", "offline_access"}

@@ -35,8 +35,9 @@ async def test_logout_with_hint_ends_the_session_and_returns_to_the_app(identity
     assert await signed_in(identity, mobile)
     old_session = identity.cookies.get("dnid_session", path="/oauth2/")
     assert old_session
-    response = await identity.get("/oauth2/logout", params={
-        "id_token_hint": hint, "post_logout_redirect_uri": MOBILE_REDIRECT, "state": "bye-1"})
+    response = await identity.get(
+        "/oauth2/logout", params={"id_token_hint": hint, "post_logout_redirect_uri": MOBILE_REDIRECT, "state": "bye-1"}
+    )
     assert response.status_code == 302, response.text
     assert response.headers["location"].startswith(MOBILE_REDIRECT + "?")
     assert query_of(response.headers["location"]) == {"state": "bye-1"}
@@ -53,8 +54,9 @@ async def test_an_expired_hint_is_still_a_valid_hint(identity, mobile, person, t
 
     hint = await id_token(identity, mobile)
     claims = jwt.decode(hint, options={"verify_signature": False})
-    expired = tokens.keyring.sign({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}, alg=ID_TOKEN_ALG,
-                           typ="JWT")
+    expired = tokens.keyring.sign(
+        {**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600}, alg=ID_TOKEN_ALG, typ="JWT"
+    )
     response = await identity.get("/oauth2/logout", params={"id_token_hint": expired})
     assert response.status_code == 200 and "Đã đăng xuất" in response.text
     assert not await signed_in(identity, mobile)
@@ -62,16 +64,25 @@ async def test_an_expired_hint_is_still_a_valid_hint(identity, mobile, person, t
 
 async def test_without_a_hint_the_person_confirms(identity, mobile, person) -> None:  # type: ignore[no-untyped-def]
     await id_token(identity, mobile)
-    ask = await identity.get("/oauth2/logout", params={"client_id": mobile, "post_logout_redirect_uri": MOBILE_REDIRECT,
-                                                       "state": "s2", "ui_locales": "en"})
+    ask = await identity.get(
+        "/oauth2/logout",
+        params={"client_id": mobile, "post_logout_redirect_uri": MOBILE_REDIRECT, "state": "s2", "ui_locales": "en"},
+    )
     assert ask.status_code == 200 and "Do you want to sign out" in ask.text
     assert await signed_in(identity, mobile)  # asking changes nothing
     # A form posted from elsewhere (no CSRF token of this browser) signs nobody out.
     forged = await identity.post("/oauth2/logout", data={"client_id": mobile, "confirm": "yes", "csrf_token": "x" * 43})
     assert forged.status_code == 403 and await signed_in(identity, mobile)
-    confirmed = await identity.post("/oauth2/logout", data={
-        "client_id": mobile, "post_logout_redirect_uri": MOBILE_REDIRECT, "state": "s2", "confirm": "yes",
-        "csrf_token": csrf_of(ask.text)})
+    confirmed = await identity.post(
+        "/oauth2/logout",
+        data={
+            "client_id": mobile,
+            "post_logout_redirect_uri": MOBILE_REDIRECT,
+            "state": "s2",
+            "confirm": "yes",
+            "csrf_token": csrf_of(ask.text),
+        },
+    )
     assert confirmed.status_code == 302 and query_of(confirmed.headers["location"]) == {"state": "s2"}
     assert not await signed_in(identity, mobile)
 

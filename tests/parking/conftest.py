@@ -57,25 +57,44 @@ class Operator:
         self.client = client
         self.headers = tokens.bearer(tokens.client(client_id, ["parking.lots.write"]))
 
-    async def lot(self, *, name: str = "Bãi xe Cầu Rồng", lat: float = 16.0613, lon: float = 108.2270,
-                  spaces: int = 0, accessible: int = 0, pools: dict[str, int] | None = None,
-                  rates: dict[str, dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-        response = await self.client.post("/v1/parking/operator/lots", headers=self.headers, json={
-            "name": name, "address": "Đường Trần Hưng Đạo, Sơn Trà, Đà Nẵng", "lat": lat, "lon": lon, **extra})
+    async def lot(
+        self,
+        *,
+        name: str = "Bãi xe Cầu Rồng",
+        lat: float = 16.0613,
+        lon: float = 108.2270,
+        spaces: int = 0,
+        accessible: int = 0,
+        pools: dict[str, int] | None = None,
+        rates: dict[str, dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            "/v1/parking/operator/lots",
+            headers=self.headers,
+            json={"name": name, "address": "Đường Trần Hưng Đạo, Sơn Trà, Đà Nẵng", "lat": lat, "lon": lon, **extra},
+        )
         assert response.status_code == 201, response.text
         lot = response.json()
         if spaces:
-            body = {"spaces": [{"label": f"A{i:03d}", "vehicle_type": "car", "accessible": i < accessible}
-                               for i in range(spaces)]}
+            body = {
+                "spaces": [
+                    {"label": f"A{i:03d}", "vehicle_type": "car", "accessible": i < accessible} for i in range(spaces)
+                ]
+            }
             r = await self.client.post(f"/v1/parking/operator/lots/{lot['id']}/spaces", headers=self.headers, json=body)
             assert r.status_code == 201, r.text
         for vehicle, capacity in (pools or {}).items():
-            r = await self.client.post(f"/v1/parking/operator/lots/{lot['id']}/pools", headers=self.headers,
-                                       json={"vehicle_type": vehicle, "capacity": capacity})
+            r = await self.client.post(
+                f"/v1/parking/operator/lots/{lot['id']}/pools",
+                headers=self.headers,
+                json={"vehicle_type": vehicle, "capacity": capacity},
+            )
             assert r.status_code == 201, r.text
         for vehicle, rate in (rates or {}).items():
-            r = await self.client.put(f"/v1/parking/operator/lots/{lot['id']}/rates/{vehicle}", headers=self.headers,
-                                      json=rate)
+            r = await self.client.put(
+                f"/v1/parking/operator/lots/{lot['id']}/rates/{vehicle}", headers=self.headers, json=rate
+            )
             assert r.status_code == 200, r.text
         r = await self.client.get(f"/v1/parking/operator/lots/{lot['id']}", headers=self.headers)
         return dict(r.json())
@@ -112,13 +131,30 @@ Reserve = Callable[..., Awaitable[httpx.Response]]
 def reserve_with(client: httpx.AsyncClient, tokens: TokenFactory) -> Reserve:
     counter = {"n": 0}
 
-    async def reserve(sub: str, lot_id: str, start: datetime, end: datetime, *, vehicle_type: str = "car",
-                      plate: str = "43A-123.45", key: str | None = None, **extra: Any) -> httpx.Response:
+    async def reserve(
+        sub: str,
+        lot_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        vehicle_type: str = "car",
+        plate: str = "43A-123.45",
+        key: str | None = None,
+        **extra: Any,
+    ) -> httpx.Response:
         counter["n"] += 1
-        headers = {**tokens.bearer(tokens.user(sub, ["parking"])),
-                   "Idempotency-Key": key or f"k-{sub}-{counter['n']}-{datetime.now(UTC).timestamp()}"}
-        body = {"lot_id": lot_id, "vehicle_type": vehicle_type, "plate_number": plate,
-                "start_at": start.isoformat(), "end_at": end.isoformat(), **extra}
+        headers = {
+            **tokens.bearer(tokens.user(sub, ["parking"])),
+            "Idempotency-Key": key or f"k-{sub}-{counter['n']}-{datetime.now(UTC).timestamp()}",
+        }
+        body = {
+            "lot_id": lot_id,
+            "vehicle_type": vehicle_type,
+            "plate_number": plate,
+            "start_at": start.isoformat(),
+            "end_at": end.isoformat(),
+            **extra,
+        }
         return await client.post("/v1/parking/reservations", headers=headers, json=body)
 
     return reserve
@@ -132,8 +168,9 @@ def reserve(parking: httpx.AsyncClient, tokens: TokenFactory) -> Reserve:
 class Money:
     """The real payments service and sandbox provider on loopback ports, and parking wired to them."""
 
-    def __init__(self, client: httpx.AsyncClient, tokens: TokenFactory, sandbox_url: str, payments_url: str,
-                 app: FastAPI) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, tokens: TokenFactory, sandbox_url: str, payments_url: str, app: FastAPI
+    ) -> None:
         self.client = client
         self.tokens = tokens
         self.sandbox_url = sandbox_url
@@ -159,8 +196,9 @@ class Money:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    async def wait(self, sub: str, reservation_id: str, check: Callable[[dict[str, Any]], bool],
-                   timeout: float = 20.0) -> dict[str, Any]:
+    async def wait(
+        self, sub: str, reservation_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
         import asyncio
         import time
 

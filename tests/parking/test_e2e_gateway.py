@@ -54,8 +54,10 @@ async def ensure_clients(session: AsyncSession) -> str:
     session: identity caches clients for a while, so a client recreated with a new secret after a
     test emptied the tables would be refused until the cache entry expires."""
     for spec in DEMO_CLIENTS:
-        if spec["client_id"] in ("dncity-mobile", "svc-parking") and await session.get(
-                OAuthClient, spec["client_id"]) is None:
+        if (
+            spec["client_id"] in ("dncity-mobile", "svc-parking")
+            and await session.get(OAuthClient, spec["client_id"]) is None
+        ):
             secret = SVC_PARKING_SECRET if spec["client_type"] == "confidential" else None
             await create_client(session, ClientCreate(**spec), secret=secret)
     return SVC_PARKING_SECRET
@@ -72,8 +74,13 @@ def gateway_platform(platform_env: dict[str, str]) -> Iterator[str]:
     names = ["sandbox_provider", "payments", "parking", "gateway"]
     ports = {name: free_port() for name in [*names, "health_booking", "tuition"]}
     env = {f"DNCITY_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env.update({"DNCITY_PARKING_CLIENT_ID": "svc-parking", "DNCITY_PARKING_CLIENT_SECRET": secret,
-                "DNCITY_SANDBOX_DATABASE": ":memory:"})
+    env.update(
+        {
+            "DNCITY_PARKING_CLIENT_ID": "svc-parking",
+            "DNCITY_PARKING_CLIENT_SECRET": secret,
+            "DNCITY_SANDBOX_DATABASE": ":memory:",
+        }
+    )
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     servers: list[LiveServer] = []
@@ -107,9 +114,16 @@ async def sign_in(gateway: httpx.AsyncClient, body: dict[str, Any]) -> dict[str,
     login = (await gateway.get("/v1/dev/outbox", params={"to": _e164(body["phone"])})).json()[0]["to"]
     location = await authorize(gateway, params, login=login, password=body[PASSWORD_FIELD])
     code = query_of(location)["code"]
-    token = await gateway.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
-                                                      "redirect_uri": REDIRECT, "client_id": "dncity-mobile",
-                                                      "code_verifier": verifier})
+    token = await gateway.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "dncity-mobile",
+            "code_verifier": verifier,
+        },
+    )
     assert token.status_code == 200, token.text
     assert "parking" in token.json()["scope"].split()
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -119,8 +133,9 @@ def _e164(phone: str) -> str:
     return "+84" + phone[1:] if phone.startswith("0") else phone
 
 
-async def wait_status(gateway: httpx.AsyncClient, headers: dict[str, str], reservation_id: str, status: str,
-                      timeout: float = 30.0) -> dict[str, Any]:
+async def wait_status(
+    gateway: httpx.AsyncClient, headers: dict[str, str], reservation_id: str, status: str, timeout: float = 30.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -133,18 +148,28 @@ async def wait_status(gateway: httpx.AsyncClient, headers: dict[str, str], reser
 
 async def book_and_pay(gateway: httpx.AsyncClient, headers: dict[str, str], plate: str) -> dict[str, Any]:
     window = {"start_at": tomorrow_at(20).isoformat(), "end_at": tomorrow_at(21).isoformat()}
-    found = await gateway.get("/v1/parking/lots", params={"lat": 16.0611, "lon": 108.2276, "radius_m": 800,
-                                                          "vehicle_type": "car", **window})
+    found = await gateway.get(
+        "/v1/parking/lots", params={"lat": 16.0611, "lon": 108.2276, "radius_m": 800, "vehicle_type": "car", **window}
+    )
     assert found.status_code == 200, found.text
     lot = next(i for i in found.json()["items"] if i["name"] == "Bãi đỗ xe Cầu Rồng")
     assert lot["quote"]["amount_vnd"] == 30_000
-    availability = await gateway.get(f"/v1/parking/lots/{lot['id']}/availability",
-                                     params={"vehicle_type": "car", **window})
+    availability = await gateway.get(
+        f"/v1/parking/lots/{lot['id']}/availability", params={"vehicle_type": "car", **window}
+    )
     space = next(s for s in availability.json()["free_spaces"] if not s["accessible"])
-    created = await gateway.post("/v1/parking/reservations", headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                                 json={"lot_id": lot["id"], "vehicle_type": "car", "plate_number": plate,
-                                       "space_id": space["id"], "quote_token": lot["quote"]["quote_token"],
-                                       **window})
+    created = await gateway.post(
+        "/v1/parking/reservations",
+        headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={
+            "lot_id": lot["id"],
+            "vehicle_type": "car",
+            "plate_number": plate,
+            "space_id": space["id"],
+            "quote_token": lot["quote"]["quote_token"],
+            **window,
+        },
+    )
     assert created.status_code == 201, created.text
     reservation = created.json()
     assert reservation["status"] == "pending_payment" and reservation["space"]["id"] == space["id"]
@@ -157,16 +182,17 @@ async def book_and_pay(gateway: httpx.AsyncClient, headers: dict[str, str], plat
     return await wait_status(gateway, headers, reservation["id"], "confirmed")
 
 
-async def test_resident_finds_books_pays_extends_and_cancels_through_the_gateway(
-        gateway: httpx.AsyncClient) -> None:
+async def test_resident_finds_books_pays_extends_and_cancels_through_the_gateway(gateway: httpx.AsyncClient) -> None:
     headers = await sign_in(gateway, citizen_body())
     confirmed = await book_and_pay(gateway, headers, "43A-123.45")
     upcoming = await gateway.get("/v1/parking/reservations", params={"upcoming": "true"}, headers=headers)
     assert upcoming.status_code == 200 and [i["id"] for i in upcoming.json()["items"]] == [confirmed["id"]]
     # Extend by an hour into the night band: a new payment, approved on the wallet page.
-    extension = await gateway.post(f"/v1/parking/reservations/{confirmed['id']}/extensions",
-                                   headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                                   json={"end_at": tomorrow_at(23).isoformat()})
+    extension = await gateway.post(
+        f"/v1/parking/reservations/{confirmed['id']}/extensions",
+        headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+        json={"end_at": tomorrow_at(23).isoformat()},
+    )
     assert extension.status_code == 201, extension.text
     assert extension.json()["amount_vnd"] == 50_000
     async with httpx.AsyncClient() as browser:

@@ -16,15 +16,28 @@ from shared.redis import create_redis
 from tests.parking.conftest import CAR_DAY_NIGHT, MOTORBIKE_DAY_NIGHT, Money, tomorrow_at
 
 
-async def publish(redis_url: str, type_: str, payment: dict[str, Any], *, status: str,
-                  event_id: str | None = None, refunded: int = 0) -> str:
+async def publish(
+    redis_url: str, type_: str, payment: dict[str, Any], *, status: str, event_id: str | None = None, refunded: int = 0
+) -> str:
     """Put a payment event on the payments stream exactly as the payments outbox relay does."""
-    data = PaymentEventData(payment_id=payment["id"], purpose=payment.get("purpose", "parking"),
-                            reference=payment["reference"], payer_sub=payment["payer_sub"],
-                            amount_vnd=payment["amount_vnd"], amount_refunded_vnd=refunded, status=status,
-                            requested_by="svc-parking")
-    event = CloudEvent(id=event_id or new_id(), source="payments", type=type_, subject=payment["id"],
-                       time=datetime.now(UTC), data=data.model_dump())
+    data = PaymentEventData(
+        payment_id=payment["id"],
+        purpose=payment.get("purpose", "parking"),
+        reference=payment["reference"],
+        payer_sub=payment["payer_sub"],
+        amount_vnd=payment["amount_vnd"],
+        amount_refunded_vnd=refunded,
+        status=status,
+        requested_by="svc-parking",
+    )
+    event = CloudEvent(
+        id=event_id or new_id(),
+        source="payments",
+        type=type_,
+        subject=payment["id"],
+        time=datetime.now(UTC),
+        data=data.model_dump(),
+    )
     redis = create_redis(redis_url)
     try:
         await redis.xadd(stream_for("payments"), event.to_fields())
@@ -119,12 +132,16 @@ async def test_events_duplicated_and_out_of_order(money: Money, redis_url: str) 
 
 async def test_event_for_a_reservation_not_committed_yet_is_retried(money: Money, redis_url: str) -> None:
     lot = await money.operator.lot(pools={"motorbike": 3}, rates={"motorbike": MOTORBIKE_DAY_NIGHT})
-    r = (await money.reserve("alice", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike",
-                             plate="43-B1 123.45")).json()
+    r = (
+        await money.reserve(
+            "alice", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike", plate="43-B1 123.45"
+        )
+    ).json()
     payment = await money.payment(r["payment"]["id"])
     # An event naming a reservation this service has not seen (yet): retried, never a crash.
-    await publish(redis_url, "payment.succeeded", {**payment, "id": "pay-unknown", "reference": "res-unknown"},
-                  status="succeeded")
+    await publish(
+        redis_url, "payment.succeeded", {**payment, "id": "pay-unknown", "reference": "res-unknown"}, status="succeeded"
+    )
     await publish(redis_url, "payment.succeeded", payment, status="succeeded")
     await money.wait("alice", r["id"], lambda b: b["status"] == "confirmed")
 
@@ -146,14 +163,21 @@ async def test_fifty_compete_for_the_last_space_while_payments_settle(money: Mon
         await money.wait(f"early{i}", r["id"], lambda b: b["status"] == "confirmed")
     winner = next(r for r in results if isinstance(r, httpx.Response) and r.status_code == 201).json()
     labels = {winner["space"]["label"]} | {
-        (await money.reservation(f"early{i}", r["id"]))["space"]["label"] for i, r in enumerate(early)}
+        (await money.reservation(f"early{i}", r["id"]))["space"]["label"] for i, r in enumerate(early)
+    }
     assert labels == {"A000", "A001", "A002"}
 
 
 async def test_fifty_compete_for_the_last_pool_places_while_payments_settle(money: Money, redis_url: str) -> None:
     lot = await money.operator.lot(pools={"motorbike": 5}, rates={"motorbike": MOTORBIKE_DAY_NIGHT})
-    early = [(await money.reserve(f"early{i}", lot["id"], tomorrow_at(8), tomorrow_at(12), vehicle_type="motorbike",
-                                  plate="43-B1 123.45")).json() for i in range(3)]
+    early = [
+        (
+            await money.reserve(
+                f"early{i}", lot["id"], tomorrow_at(8), tomorrow_at(12), vehicle_type="motorbike", plate="43-B1 123.45"
+            )
+        ).json()
+        for i in range(3)
+    ]
     expired = await money.payment(early[2]["payment"]["id"])
     await publish(redis_url, "payment.expired", expired, status="expired")
     await money.wait("early2", early[2]["id"], lambda b: b["status"] == "released")
@@ -163,8 +187,12 @@ async def test_fifty_compete_for_the_last_pool_places_while_payments_settle(mone
         await money.decide(early[1]["payment"])
 
     results = await asyncio.gather(
-        *[money.reserve(f"p{i}", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike",
-                        plate=f"43-B1 {i:03d}.45") for i in range(50)],
+        *[
+            money.reserve(
+                f"p{i}", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike", plate=f"43-B1 {i:03d}.45"
+            )
+            for i in range(50)
+        ],
         settle(),
         # A duplicate of the expiry arrives meanwhile: it changes nothing.
         publish(redis_url, "payment.expired", expired, status="expired"),
@@ -174,17 +202,28 @@ async def test_fifty_compete_for_the_last_pool_places_while_payments_settle(mone
     assert statuses == {201: 3, 409: 47}, statuses
     for i in range(2):
         await money.wait(f"early{i}", early[i]["id"], lambda b: b["status"] == "confirmed")
-    availability = await money.client.get(f"/v1/parking/lots/{lot['id']}/availability", headers=money.person("x"),
-                                          params={"vehicle_type": "motorbike",
-                                                  "start_at": tomorrow_at(9).isoformat(),
-                                                  "end_at": tomorrow_at(10).isoformat()})
+    availability = await money.client.get(
+        f"/v1/parking/lots/{lot['id']}/availability",
+        headers=money.person("x"),
+        params={
+            "vehicle_type": "motorbike",
+            "start_at": tomorrow_at(9).isoformat(),
+            "end_at": tomorrow_at(10).isoformat(),
+        },
+    )
     assert availability.json()["total"] == 5 and availability.json()["free"] == 0
 
 
 async def test_unpaid_holds_are_limited_per_person(money: Money) -> None:
     lot = await money.operator.lot(pools={"motorbike": 10}, rates={"motorbike": MOTORBIKE_DAY_NIGHT})
-    codes = [(await money.reserve("alice", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike",
-                                  plate="43-B1 123.45")).status_code for _ in range(4)]
+    codes = [
+        (
+            await money.reserve(
+                "alice", lot["id"], tomorrow_at(9), tomorrow_at(10), vehicle_type="motorbike", plate="43-B1 123.45"
+            )
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [201, 201, 201, 409]
 
 
@@ -193,12 +232,17 @@ async def test_paid_extension_moves_the_end_once_paid(money: Money) -> None:
     r = (await money.reserve("alice", lot["id"], tomorrow_at(20), tomorrow_at(21))).json()
     await money.decide(r["payment"])
     await money.wait("alice", r["id"], lambda b: b["status"] == "confirmed")
-    quote = await money.client.get(f"/v1/parking/reservations/{r['id']}/extension-quote",
-                                   params={"end_at": tomorrow_at(23).isoformat()}, headers=money.person("alice"))
+    quote = await money.client.get(
+        f"/v1/parking/reservations/{r['id']}/extension-quote",
+        params={"end_at": tomorrow_at(23).isoformat()},
+        headers=money.person("alice"),
+    )
     assert quote.status_code == 200 and quote.json()["amount_vnd"] == 50_000
-    ext = await money.client.post(f"/v1/parking/reservations/{r['id']}/extensions",
-                                  headers={**money.person("alice"), "Idempotency-Key": "ext-1"},
-                                  json={"end_at": tomorrow_at(23).isoformat()})
+    ext = await money.client.post(
+        f"/v1/parking/reservations/{r['id']}/extensions",
+        headers={**money.person("alice"), "Idempotency-Key": "ext-1"},
+        json={"end_at": tomorrow_at(23).isoformat()},
+    )
     assert ext.status_code == 201, ext.text
     assert ext.json()["amount_vnd"] == 50_000 and ext.json()["status"] == "pending_payment"  # a night visit added
     # While the extension is unpaid, the added time is held: nobody else takes it.
@@ -219,16 +263,19 @@ async def test_operator_checks_in_and_out_and_an_overstay_is_a_new_payment(money
     await money.decide(r["payment"])
     await money.wait("alice", r["id"], lambda b: b["status"] == "confirmed")
     base = f"/v1/parking/operator/lots/{lot['id']}"
-    wrong = await money.client.post(base + "/check-ins", headers=money.operator.headers,
-                                    json={"plate_number": "43A-999.99"})
+    wrong = await money.client.post(
+        base + "/check-ins", headers=money.operator.headers, json={"plate_number": "43A-999.99"}
+    )
     assert wrong.status_code == 404
-    checked_in = await money.client.post(base + "/check-ins", headers=money.operator.headers,
-                                         json={"plate_number": "43a 12345"})  # written differently, same plate
+    checked_in = await money.client.post(
+        base + "/check-ins", headers=money.operator.headers, json={"plate_number": "43a 12345"}
+    )  # written differently, same plate
     assert checked_in.status_code == 200, checked_in.text
     assert checked_in.json()["status"] == "checked_in"
     await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 1.5)  # past the end: an overstay
-    out = await money.client.post(base + "/check-outs", headers=money.operator.headers,
-                                  json={"plate_number": "43A-123.45"})
+    out = await money.client.post(
+        base + "/check-outs", headers=money.operator.headers, json={"plate_number": "43A-123.45"}
+    )
     assert out.status_code == 200, out.text
     body = out.json()
     assert body["reservation"]["status"] == "completed"
@@ -240,8 +287,7 @@ async def test_operator_checks_in_and_out_and_an_overstay_is_a_new_payment(money
 async def test_a_tourist_books_and_pays_like_a_resident(money: Money) -> None:
     lot = await money.operator.lot(spaces=1, rates={"car": CAR_DAY_NIGHT})
     # A foreigner's account (passport) and a foreign plate.
-    r = await money.reserve("tourist-passport-X1234567", lot["id"], tomorrow_at(9), tomorrow_at(10),
-                            plate="ABC 1234")
+    r = await money.reserve("tourist-passport-X1234567", lot["id"], tomorrow_at(9), tomorrow_at(10), plate="ABC 1234")
     assert r.status_code == 201, r.text
     await money.decide(r.json()["payment"])
     done = await money.wait("tourist-passport-X1234567", r.json()["id"], lambda b: b["status"] == "confirmed")

@@ -20,8 +20,9 @@ async def test_reserve_pay_on_the_wallet_page_confirmed(money: Money) -> None:
     await money.decide(body["payment"])
     done = await money.wait("alice", body["id"], lambda b: b["status"] == "confirmed")
     assert done["payment"]["status"] == "succeeded" and done["hold_expires_at"] is None
-    upcoming = await money.client.get("/v1/parking/reservations", params={"upcoming": "true"},
-                                      headers=money.person("alice"))
+    upcoming = await money.client.get(
+        "/v1/parking/reservations", params={"upcoming": "true"}, headers=money.person("alice")
+    )
     assert [i["id"] for i in upcoming.json()["items"]] == [body["id"]] and upcoming.json()["next_cursor"] is None
 
 
@@ -50,8 +51,9 @@ async def test_cancel_before_the_start_refunds_in_full(money: Money) -> None:
     r = await money.reserve("alice", lot["id"], tomorrow_at(9), tomorrow_at(10))
     await money.decide(r.json()["payment"])
     await money.wait("alice", r.json()["id"], lambda b: b["status"] == "confirmed")
-    canceled = await money.client.post(f"/v1/parking/reservations/{r.json()['id']}/cancel",
-                                       headers=money.person("alice"))
+    canceled = await money.client.post(
+        f"/v1/parking/reservations/{r.json()['id']}/cancel", headers=money.person("alice")
+    )
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["status"] == "canceled" and canceled.json()["refunded_vnd"] == 30_000
     payment = await money.payment(r.json()["payment"]["id"])
@@ -68,8 +70,9 @@ async def test_cancel_after_the_lots_cutoff_refunds_nothing(money: Money) -> Non
     r = await money.reserve("alice", lot["id"], tomorrow_at(9), tomorrow_at(10))
     await money.decide(r.json()["payment"])
     await money.wait("alice", r.json()["id"], lambda b: b["status"] == "confirmed")
-    canceled = await money.client.post(f"/v1/parking/reservations/{r.json()['id']}/cancel",
-                                       headers=money.person("alice"))
+    canceled = await money.client.post(
+        f"/v1/parking/reservations/{r.json()['id']}/cancel", headers=money.person("alice")
+    )
     assert canceled.json()["status"] == "canceled" and canceled.json()["refunded_vnd"] == 0
     assert (await money.payment(r.json()["payment"]["id"]))["status"] == "succeeded"
 
@@ -77,8 +80,9 @@ async def test_cancel_after_the_lots_cutoff_refunds_nothing(money: Money) -> Non
 async def test_cancel_an_unpaid_hold_cancels_its_payment(money: Money) -> None:
     lot = await money.operator.lot(spaces=1, rates={"car": CAR_DAY_NIGHT})
     r = await money.reserve("alice", lot["id"], tomorrow_at(9), tomorrow_at(10))
-    canceled = await money.client.post(f"/v1/parking/reservations/{r.json()['id']}/cancel",
-                                       headers=money.person("alice"))
+    canceled = await money.client.post(
+        f"/v1/parking/reservations/{r.json()['id']}/cancel", headers=money.person("alice")
+    )
     assert canceled.json()["status"] == "canceled"
     assert (await money.payment(r.json()["payment"]["id"]))["status"] == "canceled"
 
@@ -86,11 +90,23 @@ async def test_cancel_an_unpaid_hold_cancels_its_payment(money: Money) -> None:
 async def test_book_at_the_quoted_price_while_the_quote_is_valid(money: Money) -> None:
     lot = await money.operator.lot(spaces=1, rates={"car": CAR_DAY_NIGHT})
     start, end = tomorrow_at(9), tomorrow_at(10)
-    quote = (await money.client.get("/v1/parking/quotes", params={
-        "lot_id": lot["id"], "vehicle_type": "car", "start_at": start.isoformat(), "end_at": end.isoformat()})).json()
+    quote = (
+        await money.client.get(
+            "/v1/parking/quotes",
+            params={
+                "lot_id": lot["id"],
+                "vehicle_type": "car",
+                "start_at": start.isoformat(),
+                "end_at": end.isoformat(),
+            },
+        )
+    ).json()
     # The operator raises the price; the quote still holds for its validity.
-    await money.client.put(f"/v1/parking/operator/lots/{lot['id']}/rates/car", headers=money.operator.headers,
-                           json={**CAR_DAY_NIGHT, "day_price_vnd": 40_000})
+    await money.client.put(
+        f"/v1/parking/operator/lots/{lot['id']}/rates/car",
+        headers=money.operator.headers,
+        json={**CAR_DAY_NIGHT, "day_price_vnd": 40_000},
+    )
     r = await money.reserve("alice", lot["id"], start, end, quote_token=quote["quote_token"])
     assert r.status_code == 201 and r.json()["amount_vnd"] == 30_000
     forged = quote["quote_token"][:-3] + "AAA"

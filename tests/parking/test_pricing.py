@@ -13,19 +13,22 @@ PER_VISIT = RateRule(mode="per_visit", day_price_vnd=30_000, night_price_vnd=50_
 HOURLY = RateRule(mode="hourly", tiers=(Tier(0, 20_000), Tier(2, 10_000)), daily_cap_vnd=100_000)
 
 
-@pytest.mark.parametrize(("start", "end", "amount", "bands"), [
-    (local(2026, 3, 2, 8), local(2026, 3, 2, 10), 30_000, ["day"]),
-    # Crossing 22:00: a day visit and a night visit.
-    (local(2026, 3, 2, 20), local(2026, 3, 2, 23), 80_000, ["day", "night"]),
-    # Across midnight inside the night band: one night visit.
-    (local(2026, 3, 2, 23), local(2026, 3, 3, 5), 50_000, ["night"]),
-    # Crossing 22:00 and then 06:00: day, night, day.
-    (local(2026, 3, 2, 21), local(2026, 3, 3, 7), 110_000, ["day", "night", "day"]),
-    # Starting exactly at 22:00 and ending exactly at 06:00: one night visit.
-    (local(2026, 3, 2, 22), local(2026, 3, 3, 6), 50_000, ["night"]),
-    # 05:30 → 06:30: night then day.
-    (local(2026, 3, 2, 5, 30), local(2026, 3, 2, 6, 30), 80_000, ["night", "day"]),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "amount", "bands"),
+    [
+        (local(2026, 3, 2, 8), local(2026, 3, 2, 10), 30_000, ["day"]),
+        # Crossing 22:00: a day visit and a night visit.
+        (local(2026, 3, 2, 20), local(2026, 3, 2, 23), 80_000, ["day", "night"]),
+        # Across midnight inside the night band: one night visit.
+        (local(2026, 3, 2, 23), local(2026, 3, 3, 5), 50_000, ["night"]),
+        # Crossing 22:00 and then 06:00: day, night, day.
+        (local(2026, 3, 2, 21), local(2026, 3, 3, 7), 110_000, ["day", "night", "day"]),
+        # Starting exactly at 22:00 and ending exactly at 06:00: one night visit.
+        (local(2026, 3, 2, 22), local(2026, 3, 3, 6), 50_000, ["night"]),
+        # 05:30 → 06:30: night then day.
+        (local(2026, 3, 2, 5, 30), local(2026, 3, 2, 6, 30), 80_000, ["night", "day"]),
+    ],
+)
 def test_per_visit_bands(start, end, amount, bands) -> None:  # type: ignore[no-untyped-def]
     price = price_window(PER_VISIT, start, end)
     assert price.amount_vnd == amount

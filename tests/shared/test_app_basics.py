@@ -153,7 +153,7 @@ def test_outbound_calls_do_not_write_plain_text_lines_into_the_json_log() -> Non
     import sys
     import textwrap
 
-    script = textwrap.dedent('''
+    script = textwrap.dedent("""
         import http.server, threading, httpx
         from shared.observability import configure_logging
         configure_logging("INFO")
@@ -161,8 +161,13 @@ def test_outbound_calls_do_not_write_plain_text_lines_into_the_json_log() -> Non
         threading.Thread(target=server.handle_request, daemon=True).start()
         httpx.get(f"http://127.0.0.1:{server.server_port}/", timeout=5)
         print("done")
-    ''')
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines() == ["done"], out.stdout

@@ -177,8 +177,15 @@ async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval() -
     from shared.auth import JWKSCache
 
     calls = 0
-    jwk = {"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
-           "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    jwk = {
+        "kty": "EC",
+        "crv": "P-256",
+        "kid": "k1",
+        "use": "sig",
+        "alg": "ES256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    }
 
     async def fetch() -> dict:
         nonlocal calls

@@ -63,7 +63,9 @@ async def test_requests_and_responses_round_trip_over_kept_alive_connections(ser
     transport = Http11Transport()
     async with httpx.AsyncClient(base_url=server.url, transport=transport, timeout=5) as client:
         posted = await client.post(
-            "/echo/a%20b", params={"q": "đà nẵng", "n": 2}, json={"amount": 50_000},
+            "/echo/a%20b",
+            params={"q": "đà nẵng", "n": 2},
+            json={"amount": 50_000},
             headers={"Idempotency-Key": "k-1", "X-Many": "1"},
         )
         assert posted.status_code == 200 and posted.headers["content-type"] == "application/json"
@@ -91,16 +93,18 @@ async def test_nothing_listening_is_a_connect_error() -> None:
 
 async def test_no_answer_in_time_is_a_read_timeout_and_the_connection_is_not_reused(server: LiveServer) -> None:
     transport = Http11Transport()
-    async with httpx.AsyncClient(base_url=server.url, transport=transport,
-                                 timeout=httpx.Timeout(0.2, connect=2)) as client:
+    async with httpx.AsyncClient(
+        base_url=server.url, transport=transport, timeout=httpx.Timeout(0.2, connect=2)
+    ) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get("/slow")
         assert all(not pool.idle for pool, _ in transport.pools.values())
         assert (await client.get("/echo/after")).json()["path"] == "/echo/after"
 
 
-async def raw_server(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> tuple[
-        asyncio.Server, str]:
+async def raw_server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[asyncio.Server, str]:
     srv = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     return srv, f"http://127.0.0.1:{port}"
@@ -131,8 +135,10 @@ async def test_garbage_instead_of_http_is_a_protocol_error_and_gzip_is_decoded()
     async def zipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         payload = gzip.compress(b'{"ok": true}')
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
-                     b"content-length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+            b"content-length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
+        )
         await writer.drain()
         writer.close()
 
@@ -170,8 +176,12 @@ def _self_signed(tmp_path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "provider.test")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
@@ -179,8 +189,9 @@ def _self_signed(tmp_path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_file), str(key_file)
 
 
@@ -195,8 +206,12 @@ async def test_https_verifies_the_certificate(tmp_path) -> None:  # type: ignore
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         body = json.dumps({"host": head.split(b"host: ")[1].split(b"\r\n")[0].decode()}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
         await writer.drain()
         writer.close()
 

@@ -42,8 +42,14 @@ def build_tuition(tokens: TokenFactory, *, payments_url: str | None = None, **se
 
 
 def student_row(code: str, **overrides: Any) -> dict[str, Any]:
-    return {"student_code": code, "full_name": f"Học sinh {code}", "date_of_birth": "2014-05-01", "grade": "6",
-            "class_name": "6A", **overrides}
+    return {
+        "student_code": code,
+        "full_name": f"Học sinh {code}",
+        "date_of_birth": "2014-05-01",
+        "grade": "6",
+        "class_name": "6A",
+        **overrides,
+    }
 
 
 class School:
@@ -55,8 +61,9 @@ class School:
         self.headers = tokens.bearer(tokens.client(client_id, ["tuition.students.write", "tuition.invoices.write"]))
 
     async def import_students(self, rows: list[dict[str, Any]], mode: str = "all_or_nothing") -> httpx.Response:
-        return await self.client.post(f"/v1/tuition/students/import?mode={mode}", json={"students": rows},
-                                      headers=self.headers)
+        return await self.client.post(
+            f"/v1/tuition/students/import?mode={mode}", json={"students": rows}, headers=self.headers
+        )
 
     async def students(self, *rows: dict[str, Any]) -> list[dict[str, Any]]:
         response = await self.import_students(list(rows))
@@ -68,26 +75,43 @@ class School:
         assert response.status_code == 201, response.text
         return str(response.json()["code"])
 
-    async def fee_item(self, code: str, amount: int, *, kind: str = "tuition", grade: str = "6",
-                       term: str = "2025-2026/HK1", name: str | None = None) -> dict[str, Any]:
-        response = await self.client.post("/v1/tuition/fee-items", headers=self.headers, json={
-            "code": code, "name": name or code, "kind": kind, "grade": grade, "term": term, "amount_vnd": amount})
+    async def fee_item(
+        self,
+        code: str,
+        amount: int,
+        *,
+        kind: str = "tuition",
+        grade: str = "6",
+        term: str = "2025-2026/HK1",
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            "/v1/tuition/fee-items",
+            headers=self.headers,
+            json={"code": code, "name": name or code, "kind": kind, "grade": grade, "term": term, "amount_vnd": amount},
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
-    async def round(self, code: str = "2025-09", *, due_dates: list[date] | None = None,
-                    term: str = "2025-2026/HK1") -> dict[str, Any]:
+    async def round(
+        self, code: str = "2025-09", *, due_dates: list[date] | None = None, term: str = "2025-2026/HK1"
+    ) -> dict[str, Any]:
         dates = due_dates or [date.today() + timedelta(days=30)]
-        response = await self.client.post("/v1/tuition/rounds", headers=self.headers, json={
-            "code": code, "name": f"Đợt thu {code}", "term": term, "due_dates": [d.isoformat() for d in dates]})
+        response = await self.client.post(
+            "/v1/tuition/rounds",
+            headers=self.headers,
+            json={"code": code, "name": f"Đợt thu {code}", "term": term, "due_dates": [d.isoformat() for d in dates]},
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     async def invoice(self, round_id: str, student_code: str, *lines: tuple[str, str, int]) -> dict[str, Any]:
-        body = {"lines": [{"student_code": student_code, "kind": k, "description": d, "amount_vnd": a}
-                          for k, d, a in lines]}
-        response = await self.client.post(f"/v1/tuition/rounds/{round_id}/invoices/import", headers=self.headers,
-                                          json=body)
+        body = {
+            "lines": [{"student_code": student_code, "kind": k, "description": d, "amount_vnd": a} for k, d, a in lines]
+        }
+        response = await self.client.post(
+            f"/v1/tuition/rounds/{round_id}/invoices/import", headers=self.headers, json=body
+        )
         assert response.status_code == 200, response.text
         return await self.get_invoice(response.json()["rows"][0]["id"])
 
@@ -107,15 +131,18 @@ class Guardian:
         return await self.client.post("/v1/tuition/me/students", headers=self.headers, json={"link_code": code})
 
     async def invoices(self, status: str | None = "open") -> list[dict[str, Any]]:
-        response = await self.client.get("/v1/tuition/me/invoices", headers=self.headers,
-                                         params={"status": status} if status else {})
+        response = await self.client.get(
+            "/v1/tuition/me/invoices", headers=self.headers, params={"status": status} if status else {}
+        )
         assert response.status_code == 200, response.text
         return list(response.json()["items"])
 
     async def pay(self, *invoice_ids: str, amount: str = "full", key: str | None = None) -> httpx.Response:
-        return await self.client.post("/v1/tuition/me/payments", headers={
-            **self.headers, "Idempotency-Key": key or f"pay-{time.monotonic_ns()}"},
-            json={"items": [{"invoice_id": i, "amount": amount} for i in invoice_ids]})
+        return await self.client.post(
+            "/v1/tuition/me/payments",
+            headers={**self.headers, "Idempotency-Key": key or f"pay-{time.monotonic_ns()}"},
+            json={"items": [{"invoice_id": i, "amount": amount} for i in invoice_ids]},
+        )
 
 
 @pytest.fixture
@@ -151,6 +178,7 @@ async def wait_for(check: Callable[[], Any], timeout: float = 20.0, interval: fl
 
 
 # ---- the real payments service and sandbox provider (for money flows) --------------------------------
+
 
 class PaymentsStack:
     """Payments and the sandbox wallet provider on real ports; a tuition app pointed at them."""

@@ -29,17 +29,39 @@ async def register_clients() -> dict[str, str]:
     db = Database(database_url("identity"))
     try:
         async with db.sessionmaker() as session, session.begin():
-            await create_client(session, ClientCreate(
-                client_id="e2e-school", name="Trường THCS E2E", client_type="confidential",
-                grant_types=["client_credentials"], scopes=["tuition.students.write", "tuition.invoices.write"]),
-                secret=secrets_by_id["e2e-school"])
-            await create_client(session, ClientCreate(
-                client_id="svc-tuition", name="Platform service: tuition", client_type="confidential",
-                grant_types=["client_credentials"], scopes=["payments.write"]), secret=secrets_by_id["svc-tuition"])
-            await create_client(session, ClientCreate(
-                client_id="e2e-mobile", name="Super-app (e2e)", client_type="public",
-                grant_types=["authorization_code", "refresh_token"], redirect_uris=[REDIRECT],
-                scopes=["openid", "profile", "phone", "tuition", "payments"]))
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="e2e-school",
+                    name="Trường THCS E2E",
+                    client_type="confidential",
+                    grant_types=["client_credentials"],
+                    scopes=["tuition.students.write", "tuition.invoices.write"],
+                ),
+                secret=secrets_by_id["e2e-school"],
+            )
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="svc-tuition",
+                    name="Platform service: tuition",
+                    client_type="confidential",
+                    grant_types=["client_credentials"],
+                    scopes=["payments.write"],
+                ),
+                secret=secrets_by_id["svc-tuition"],
+            )
+            await create_client(
+                session,
+                ClientCreate(
+                    client_id="e2e-mobile",
+                    name="Super-app (e2e)",
+                    client_type="public",
+                    grant_types=["authorization_code", "refresh_token"],
+                    redirect_uris=[REDIRECT],
+                    scopes=["openid", "profile", "phone", "tuition", "payments"],
+                ),
+            )
     finally:
         await db.dispose()
     return secrets_by_id
@@ -52,9 +74,17 @@ async def make_guardian() -> str:
     db = Database(database_url("identity"))
     try:
         async with db.sessionmaker() as session, session.begin():
-            account = Account(kind="citizen", status="active", level=1, full_name="Nguyễn Thị Hoa",
-                              phone_e164=PHONE, phone_verified=True, citizen_id="048185009999",
-                              password_hash=await hash_password(PASSWORD), preferred_language="vi")
+            account = Account(
+                kind="citizen",
+                status="active",
+                level=1,
+                full_name="Nguyễn Thị Hoa",
+                phone_e164=PHONE,
+                phone_verified=True,
+                citizen_id="048185009999",
+                password_hash=await hash_password(PASSWORD),
+                preferred_language="vi",
+            )
             session.add(account)
             await session.flush()
             return str(account.id)
@@ -89,27 +119,37 @@ async def test_school_to_guardian_payment_through_the_gateway() -> None:
 
 async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str], guardian_sub: str) -> None:
     # The school authenticates with client credentials at Da Nang ID, through the gateway.
-    token = await gw.post("/oauth2/token", data={"grant_type": "client_credentials",
-                                                 "scope": "tuition.students.write tuition.invoices.write"},
-                          auth=("e2e-school", client_secrets["e2e-school"]))
+    token = await gw.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "tuition.students.write tuition.invoices.write"},
+        auth=("e2e-school", client_secrets["e2e-school"]),
+    )
     assert token.status_code == 200, token.text
     school = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
-    csv_students = ("student_code,personal_id,full_name,date_of_birth,grade,class_name\n"
-                    "E2E-001,048214001001,Nguyễn Gia Bảo,2013-04-01,6,6A\n"
-                    "E2E-002,048214001002,Nguyễn Gia Hân,2010-09-09,9,9C\n")
-    imported = await gw.post("/v1/tuition/students/import", content=csv_students.encode(),
-                             headers={**school, "Content-Type": "text/csv"})
+    csv_students = (
+        "student_code,personal_id,full_name,date_of_birth,grade,class_name\n"
+        "E2E-001,048214001001,Nguyễn Gia Bảo,2013-04-01,6,6A\n"
+        "E2E-002,048214001002,Nguyễn Gia Hân,2010-09-09,9,9C\n"
+    )
+    imported = await gw.post(
+        "/v1/tuition/students/import", content=csv_students.encode(), headers={**school, "Content-Type": "text/csv"}
+    )
     assert imported.status_code == 200, imported.text
     ids = {r["key"]: r["id"] for r in imported.json()["rows"]}
-    rnd = await gw.post("/v1/tuition/rounds", headers=school, json={
-        "code": "E2E-HK1", "name": "Đợt thu HK1", "term": "2025-2026/HK1", "due_dates": ["2099-12-31"]})
+    rnd = await gw.post(
+        "/v1/tuition/rounds",
+        headers=school,
+        json={"code": "E2E-HK1", "name": "Đợt thu HK1", "term": "2025-2026/HK1", "due_dates": ["2099-12-31"]},
+    )
     assert rnd.status_code == 201, rnd.text
-    lines = {"lines": [
-        {"student_code": "E2E-001", "kind": "tuition", "description": "Học phí HK1", "amount_vnd": 3_000_000},
-        {"student_code": "E2E-001", "kind": "meals", "description": "Bán trú", "amount_vnd": 900_000},
-        {"student_code": "E2E-002", "kind": "tuition", "description": "Học phí HK1", "amount_vnd": 3_500_000},
-    ]}
+    lines = {
+        "lines": [
+            {"student_code": "E2E-001", "kind": "tuition", "description": "Học phí HK1", "amount_vnd": 3_000_000},
+            {"student_code": "E2E-001", "kind": "meals", "description": "Bán trú", "amount_vnd": 900_000},
+            {"student_code": "E2E-002", "kind": "tuition", "description": "Học phí HK1", "amount_vnd": 3_500_000},
+        ]
+    }
     invoices = await gw.post(f"/v1/tuition/rounds/{rnd.json()['id']}/invoices/import", headers=school, json=lines)
     assert invoices.status_code == 200, invoices.text
     codes = []
@@ -123,9 +163,16 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str], guardian_s
     params = auth_params("e2e-mobile", REDIRECT, scope="openid tuition payments", challenge=challenge)
     location = await authorize(gw, params, login=PHONE)
     code = query_of(location)["code"]
-    exchanged = await gw.post("/oauth2/token", data={"grant_type": "authorization_code", "code": code,
-                                                     "redirect_uri": REDIRECT, "client_id": "e2e-mobile",
-                                                     "code_verifier": verifier})
+    exchanged = await gw.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "e2e-mobile",
+            "code_verifier": verifier,
+        },
+    )
     assert exchanged.status_code == 200, exchanged.text
     guardian = {"Authorization": f"Bearer {exchanged.json()['access_token']}"}
 
@@ -141,8 +188,11 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str], guardian_s
     assert len(overview["tuition_invoices"]["data"]["items"]) == 2
 
     # One payment for both children's invoices, approved on the sandbox wallet page.
-    order = await gw.post("/v1/tuition/me/payments", headers={**guardian, "Idempotency-Key": "e2e-pay-1"},
-                          json={"items": [{"invoice_id": i["id"]} for i in open_invoices["items"]]})
+    order = await gw.post(
+        "/v1/tuition/me/payments",
+        headers={**guardian, "Idempotency-Key": "e2e-pay-1"},
+        json={"items": [{"invoice_id": i["id"]} for i in open_invoices["items"]]},
+    )
     assert order.status_code == 201, order.text
     assert order.json()["amount_vnd"] == 7_400_000
     async with httpx.AsyncClient(timeout=30) as browser:
@@ -152,6 +202,7 @@ async def _run(gw: httpx.AsyncClient, client_secrets: dict[str, str], guardian_s
     async def settled() -> dict[str, Any] | None:
         body = (await gw.get(f"/v1/tuition/me/payments/{order.json()['id']}", headers=guardian)).json()
         return body if body["status"] == "succeeded" else None
+
     assert await eventually(settled), "the payment was not settled"
     for invoice in open_invoices["items"]:
         seen = (await gw.get(f"/v1/tuition/invoices/{invoice['id']}", headers=guardian)).json()

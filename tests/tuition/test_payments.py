@@ -20,14 +20,20 @@ from tests.helpers.tokens import TokenFactory
 from tests.tuition.conftest import Guardian, PaymentsStack, School, student_row, wait_for
 
 
-async def setup_family(paying: httpx.AsyncClient, tokens: TokenFactory, n: int = 2,
-                       amounts: tuple[int, ...] = (1_200_000, 800_000), due_dates: list[Any] | None = None
-                       ) -> tuple[School, Guardian, list[dict[str, Any]]]:
+async def setup_family(
+    paying: httpx.AsyncClient,
+    tokens: TokenFactory,
+    n: int = 2,
+    amounts: tuple[int, ...] = (1_200_000, 800_000),
+    due_dates: list[Any] | None = None,
+) -> tuple[School, Guardian, list[dict[str, Any]]]:
     school = School(paying, tokens)
     children = await school.students(*[student_row(f"HS00{i}") for i in range(1, n + 1)])
     rnd = await school.round(due_dates=due_dates)
-    invoices = [await school.invoice(rnd["id"], c["student_code"], ("tuition", "Học phí", amounts[i]))
-                for i, c in enumerate(children)]
+    invoices = [
+        await school.invoice(rnd["id"], c["student_code"], ("tuition", "Học phí", amounts[i]))
+        for i, c in enumerate(children)
+    ]
     parent = Guardian(paying, tokens, "parent-1")
     for child in children:
         assert (await parent.link(await school.link_code(child["id"]))).status_code == 201
@@ -50,11 +56,13 @@ async def until_order(parent: Guardian, order_id: str, status: str) -> dict[str,
     async def check() -> dict[str, Any] | None:
         order = await order_as(parent, order_id)
         return order if order["status"] == status else None
+
     return dict(await wait_for(check))
 
 
-async def test_one_payment_for_two_childrens_invoices(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                      payments_stack: PaymentsStack) -> None:
+async def test_one_payment_for_two_childrens_invoices(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack
+) -> None:
     school, parent, (a, b) = await setup_family(paying, tokens)
     created = await parent.pay(a["id"], b["id"])
     assert created.status_code == 201, created.text
@@ -80,8 +88,9 @@ async def test_one_payment_for_two_childrens_invoices(paying: httpx.AsyncClient,
     assert again.status_code == 409 and again.json()["code"] == "invoice_not_payable"
 
 
-async def test_instalments_sum_exactly_to_the_invoice(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                      payments_stack: PaymentsStack) -> None:
+async def test_instalments_sum_exactly_to_the_invoice(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack
+) -> None:
     dates = [date.today() + timedelta(days=10), date.today() + timedelta(days=40), date.today() + timedelta(days=70)]
     _, parent, [invoice] = await setup_family(paying, tokens, n=1, amounts=(1_000_000,), due_dates=dates)
     paid: list[int] = []
@@ -98,16 +107,18 @@ async def test_instalments_sum_exactly_to_the_invoice(paying: httpx.AsyncClient,
     assert [i["status"] for i in seen["instalments"]] == ["paid", "paid", "paid"]
 
 
-async def test_instalment_refused_when_the_school_does_not_allow_it(paying: httpx.AsyncClient,
-                                                                    tokens: TokenFactory) -> None:
+async def test_instalment_refused_when_the_school_does_not_allow_it(
+    paying: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
     _, parent, [invoice] = await setup_family(paying, tokens, n=1, amounts=(900_000,))
     response = await parent.pay(invoice["id"], amount="instalment")
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "body.items.0.amount"
     assert (await invoice_as(paying, parent.headers, invoice["id"]))["payment_pending"] is False
 
 
-async def test_concurrent_payments_of_one_invoice_only_one_is_taken(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                                   payments_stack: PaymentsStack) -> None:
+async def test_concurrent_payments_of_one_invoice_only_one_is_taken(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack
+) -> None:
     _, parent, (a, b) = await setup_family(paying, tokens)
     results = await asyncio.gather(*[parent.pay(a["id"], b["id"]) for _ in range(10)])
     statuses = sorted(r.status_code for r in results)
@@ -130,13 +141,15 @@ async def test_retry_with_the_same_key_returns_the_same_order(paying: httpx.Asyn
     assert again.json()["id"] == first.json()["id"] and again.headers.get("Idempotent-Replayed") == "true"
     other_body = await parent.pay(b["id"], key="pay-once")
     assert other_body.status_code == 409 and other_body.json()["code"] == "idempotency_key_reused"
-    missing = await paying.post("/v1/tuition/me/payments", headers=parent.headers,
-                                json={"items": [{"invoice_id": b["id"]}]})
+    missing = await paying.post(
+        "/v1/tuition/me/payments", headers=parent.headers, json={"items": [{"invoice_id": b["id"]}]}
+    )
     assert missing.status_code == 422
 
 
-async def test_declined_payment_releases_the_invoices(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                      payments_stack: PaymentsStack) -> None:
+async def test_declined_payment_releases_the_invoices(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack
+) -> None:
     _, parent, (a, _b) = await setup_family(paying, tokens)
     order = (await parent.pay(a["id"])).json()
     await payments_stack.approve(order, decision="decline")
@@ -157,20 +170,28 @@ async def test_guardian_cancels_a_pending_payment(paying: httpx.AsyncClient, tok
     assert (await parent.pay(a["id"])).status_code == 201
 
 
-async def test_bad_payment_requests_are_4xx_and_reserve_nothing(paying: httpx.AsyncClient,
-                                                                tokens: TokenFactory) -> None:
+async def test_bad_payment_requests_are_4xx_and_reserve_nothing(
+    paying: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
     school, parent, (a, _b) = await setup_family(paying, tokens)
     stranger = Guardian(paying, tokens, "stranger")
     not_theirs = await stranger.pay(a["id"])
     assert not_theirs.status_code == 404 and not_theirs.json()["errors"][0]["field"] == "body.items.0.invoice_id"
-    twice = await paying.post("/v1/tuition/me/payments", headers={**parent.headers, "Idempotency-Key": "k1"},
-                              json={"items": [{"invoice_id": a["id"]}, {"invoice_id": a["id"]}]})
+    twice = await paying.post(
+        "/v1/tuition/me/payments",
+        headers={**parent.headers, "Idempotency-Key": "k1"},
+        json={"items": [{"invoice_id": a["id"]}, {"invoice_id": a["id"]}]},
+    )
     assert twice.status_code == 422 and twice.json()["errors"][0]["field"] == "body.items"
-    empty = await paying.post("/v1/tuition/me/payments", headers={**parent.headers, "Idempotency-Key": "k2"},
-                              json={"items": []})
+    empty = await paying.post(
+        "/v1/tuition/me/payments", headers={**parent.headers, "Idempotency-Key": "k2"}, json={"items": []}
+    )
     assert empty.status_code == 422
-    school_token = await paying.post("/v1/tuition/me/payments", headers={**school.headers, "Idempotency-Key": "k3"},
-                                     json={"items": [{"invoice_id": a["id"]}]})
+    school_token = await paying.post(
+        "/v1/tuition/me/payments",
+        headers={**school.headers, "Idempotency-Key": "k3"},
+        json={"items": [{"invoice_id": a["id"]}]},
+    )
     assert school_token.status_code == 403
     assert (await invoice_as(paying, parent.headers, a["id"]))["payment_pending"] is False
     assert (await paying.get("/v1/tuition/me/payments", headers=parent.headers)).json()["items"] == []
@@ -178,16 +199,34 @@ async def test_bad_payment_requests_are_4xx_and_reserve_nothing(paying: httpx.As
     assert other.status_code == 404
 
 
-async def publish_payment_event(redis_url: str, event_type: str, payment: dict[str, Any],
-                                event_id: str | None = None) -> str:
+async def publish_payment_event(
+    redis_url: str, event_type: str, payment: dict[str, Any], event_id: str | None = None
+) -> str:
     """Deliver a payments event the way the payments relay does (CloudEvent on the payments stream)."""
-    data = {k: payment[k] for k in ("payment_id", "purpose", "reference", "payer_sub", "amount_vnd",
-                                    "amount_refunded_vnd", "status")} if "payment_id" in payment else {
-        "payment_id": payment["id"], "purpose": payment["purpose"], "reference": payment["reference"],
-        "payer_sub": payment["payer_sub"], "amount_vnd": payment["amount_vnd"],
-        "amount_refunded_vnd": payment.get("amount_refunded_vnd", 0), "status": payment["status"]}
-    event = CloudEvent(id=event_id or new_id(), source="/dncity/payments", type=event_type, time=utcnow(),
-                       subject=data["payment_id"], data=data)
+    data = (
+        {
+            k: payment[k]
+            for k in ("payment_id", "purpose", "reference", "payer_sub", "amount_vnd", "amount_refunded_vnd", "status")
+        }
+        if "payment_id" in payment
+        else {
+            "payment_id": payment["id"],
+            "purpose": payment["purpose"],
+            "reference": payment["reference"],
+            "payer_sub": payment["payer_sub"],
+            "amount_vnd": payment["amount_vnd"],
+            "amount_refunded_vnd": payment.get("amount_refunded_vnd", 0),
+            "status": payment["status"],
+        }
+    )
+    event = CloudEvent(
+        id=event_id or new_id(),
+        source="/dncity/payments",
+        type=event_type,
+        time=utcnow(),
+        subject=data["payment_id"],
+        data=data,
+    )
     redis = create_redis(redis_url)
     try:
         await redis.xadd(stream_for("payments"), event.to_fields())
@@ -206,8 +245,9 @@ async def stream_events(redis_url: str, payment_id: str) -> list[dict[str, Any]]
     return [e for e in events if e.get("data", {}).get("payment_id") == payment_id]
 
 
-async def test_duplicate_and_stale_events_settle_exactly_once(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                              payments_stack: PaymentsStack, redis_url: str) -> None:
+async def test_duplicate_and_stale_events_settle_exactly_once(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack, redis_url: str
+) -> None:
     school, parent, (a, b) = await setup_family(paying, tokens)
     order = (await parent.pay(a["id"], b["id"])).json()
     await payments_stack.approve(order)
@@ -231,18 +271,24 @@ async def _until_processed(paying: httpx.AsyncClient, event_id: str) -> None:
     """Wait until the tuition consumer has handled an event (its processed-message row exists)."""
     db = Database(os.environ["DNCITY_TUITION_DATABASE_URL"])  # the test database the app uses
     try:
+
         async def seen() -> bool:
             async with db.sessionmaker() as session:
-                row = (await session.execute(select(events.processed.c.event_id)
-                                             .where(events.processed.c.event_id == event_id))).first()
+                row = (
+                    await session.execute(
+                        select(events.processed.c.event_id).where(events.processed.c.event_id == event_id)
+                    )
+                ).first()
                 return row is not None
+
         await wait_for(seen)
     finally:
         await db.dispose()
 
 
-async def test_success_after_a_stale_expiry_still_settles(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                                          payments_stack: PaymentsStack, redis_url: str) -> None:
+async def test_success_after_a_stale_expiry_still_settles(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack, redis_url: str
+) -> None:
     """Out of order: an expiry is seen first (reservation released), then the real success arrives."""
     _, parent, (a, _b) = await setup_family(paying, tokens)
     order = (await parent.pay(a["id"])).json()
@@ -258,7 +304,8 @@ async def test_success_after_a_stale_expiry_still_settles(paying: httpx.AsyncCli
 
 
 async def test_late_success_for_an_invoice_paid_meanwhile_is_refunded(
-        paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack, redis_url: str) -> None:
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack, redis_url: str
+) -> None:
     _, parent, (a, _b) = await setup_family(paying, tokens)
     first = (await parent.pay(a["id"])).json()
     payment = await payments_stack.payment(first["payment_id"])
@@ -276,11 +323,13 @@ async def test_late_success_for_an_invoice_paid_meanwhile_is_refunded(
     async def refunded() -> dict[str, Any] | None:
         p = await payments_stack.payment(first["payment_id"])
         return p if p["amount_refunded_vnd"] == 1_200_000 else None
+
     await wait_for(refunded)
 
 
-async def test_voiding_a_paid_line_refunds_it(paying: httpx.AsyncClient, tokens: TokenFactory,
-                                              payments_stack: PaymentsStack) -> None:
+async def test_voiding_a_paid_line_refunds_it(
+    paying: httpx.AsyncClient, tokens: TokenFactory, payments_stack: PaymentsStack
+) -> None:
     school = School(paying, tokens)
     [child] = await school.students(student_row("HS001"))
     rnd = await school.round()
@@ -291,12 +340,19 @@ async def test_voiding_a_paid_line_refunds_it(paying: httpx.AsyncClient, tokens:
     await payments_stack.approve(order)
     await until_order(parent, order["id"], "succeeded")
     club = invoice["lines"][1]
-    voided = await paying.post(f"/v1/tuition/invoices/{invoice['id']}/lines/{club['id']}/void", headers=school.headers,
-                               json={"reason": "CLB bị hủy"})
+    voided = await paying.post(
+        f"/v1/tuition/invoices/{invoice['id']}/lines/{club['id']}/void",
+        headers=school.headers,
+        json={"reason": "CLB bị hủy"},
+    )
     assert voided.status_code == 200, voided.text
     body = voided.json()
-    assert (body["total_vnd"], body["paid_vnd"], body["refunded_vnd"], body["status"]) == (1_000_000, 1_000_000,
-                                                                                          250_000, "paid")
+    assert (body["total_vnd"], body["paid_vnd"], body["refunded_vnd"], body["status"]) == (
+        1_000_000,
+        1_000_000,
+        250_000,
+        "paid",
+    )
     payment = await payments_stack.payment(order["payment_id"])
     assert payment["amount_refunded_vnd"] == 250_000
     trail = (await paying.get(f"/v1/tuition/invoices/{invoice['id']}/audit", headers=school.headers)).json()["items"]

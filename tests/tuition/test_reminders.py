@@ -37,7 +37,8 @@ async def sweep(app: FastAPI, now: datetime) -> int:
 
 
 async def test_due_soon_then_overdue_each_once_to_every_guardian(
-        school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI, redis_url: str) -> None:
+    school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI, redis_url: str
+) -> None:
     [child] = await school.students(student_row("HS001"))
     due = date.today() + timedelta(days=10)
     rnd = await school.round(due_dates=[due])
@@ -55,7 +56,11 @@ async def test_due_soon_then_overdue_each_once_to_every_guardian(
 
     events = await wait_for(lambda: _at_least(redis_url, 4))
     assert sorted((e["data"]["sub"], e["data"]["dedupe_key"].split(":")[2]) for e in events) == [
-        ("father", "due_soon"), ("father", "overdue"), ("mother", "due_soon"), ("mother", "overdue")]
+        ("father", "due_soon"),
+        ("father", "overdue"),
+        ("mother", "due_soon"),
+        ("mother", "overdue"),
+    ]
     first = events[0]["data"]
     assert first["kind"] == "tuition.reminder" and "1.500.000" in first["message"]["vi"]
     assert first["message"]["en"] and events[0]["subject"] == invoice["id"]
@@ -68,17 +73,22 @@ async def _at_least(redis_url: str, n: int) -> list[dict[str, Any]] | None:
 
 
 async def test_no_reminders_for_paid_or_void_invoices(
-        school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI) -> None:
+    school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI
+) -> None:
     a, b = await school.students(student_row("HS001"), student_row("HS002"))
     due = date.today() + timedelta(days=1)
     rnd = await school.round(due_dates=[due])
-    await school.client.post(f"/v1/tuition/students/{a['id']}/exemptions", headers=school.headers,
-                             json={"category": "disabled", "evidence_ref": "GXN khuyết tật 12/2025"})
+    await school.client.post(
+        f"/v1/tuition/students/{a['id']}/exemptions",
+        headers=school.headers,
+        json={"category": "disabled", "evidence_ref": "GXN khuyết tật 12/2025"},
+    )
     exempt = await school.invoice(rnd["id"], "HS001", ("tuition", "Học phí", 1_000_000))
     assert exempt["status"] == "paid"  # 100 % exempt: nothing to pay
     voided = await school.invoice(rnd["id"], "HS002", ("meals", "Tiền ăn", 300_000))
-    await school.client.post(f"/v1/tuition/invoices/{voided['id']}/void", headers=school.headers,
-                             json={"reason": "Nhập nhầm"})
+    await school.client.post(
+        f"/v1/tuition/invoices/{voided['id']}/void", headers=school.headers, json={"reason": "Nhập nhầm"}
+    )
     parent = guardian_factory("parent")
     for child in (a, b):
         await parent.link(await school.link_code(child["id"]))
@@ -87,7 +97,8 @@ async def test_no_reminders_for_paid_or_void_invoices(
 
 
 async def test_instalments_are_reminded_per_instalment(
-        school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI) -> None:
+    school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI
+) -> None:
     [child] = await school.students(student_row("HS001"))
     first, second = date.today() + timedelta(days=20), date.today() + timedelta(days=50)
     rnd = await school.round(due_dates=[first, second])
@@ -101,7 +112,8 @@ async def test_instalments_are_reminded_per_instalment(
 
 
 async def test_a_guardian_who_links_later_still_gets_the_reminder(
-        school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI) -> None:
+    school: School, guardian_factory: Callable[[str], Guardian], tuition_app: FastAPI
+) -> None:
     [child] = await school.students(student_row("HS001"))
     due = date.today() + timedelta(days=2)
     rnd = await school.round(due_dates=[due])

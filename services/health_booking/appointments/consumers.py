@@ -21,8 +21,14 @@ def payment_consumer(app_ref: Callable[[], FastAPI]) -> ConsumerSpec:
         if data.purpose != "health":
             return
         app = app_ref()
-        await settle_payment(session, event.type, data.model_dump(), app.state.clock(), app.state.payments,
-                             app.state.settings.waitlist_offer_minutes)
+        await settle_payment(
+            session,
+            event.type,
+            data.model_dump(),
+            app.state.clock(),
+            app.state.payments,
+            app.state.settings.waitlist_offer_minutes,
+        )
 
     handlers: dict[str, Handler] = dict.fromkeys(PAYMENT_EVENTS, handle)
     return ConsumerSpec(group="health_booking.payments", sources=["payments"], handlers=handlers)

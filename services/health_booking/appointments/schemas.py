@@ -9,7 +9,10 @@ from services.health_booking.schedules.schemas import Mode
 
 AppointmentStatus = Literal["pending_payment", "booked", "arrived", "fulfilled", "cancelled", "noshow", "expired"]
 PatientField = Field(
-    default="self", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+    default="self",
+    min_length=1,
+    max_length=64,
+    pattern=r"^[A-Za-z0-9_.:-]+$",
     description='"self", or the id of a dependent child from GET /v1/identity/me/dependents',
 )
 

@@ -66,8 +66,9 @@ async def add_department(session: AsyncSession, facility: Facility, data: Depart
 
 
 async def list_departments(session: AsyncSession, facility_id: str) -> Sequence[Department]:
-    return (await session.scalars(select(Department).where(Department.facility_id == facility_id)
-                                  .order_by(Department.name))).all()
+    return (
+        await session.scalars(select(Department).where(Department.facility_id == facility_id).order_by(Department.name))
+    ).all()
 
 
 async def add_practitioner(session: AsyncSession, facility: Facility, data: PractitionerCreate) -> Practitioner:
@@ -88,8 +89,9 @@ async def owned_practitioner(session: AsyncSession, facility: Facility, practiti
     return practitioner
 
 
-async def update_practitioner(session: AsyncSession, practitioner: Practitioner, data: PractitionerUpdate
-                              ) -> Practitioner:
+async def update_practitioner(
+    session: AsyncSession, practitioner: Practitioner, data: PractitionerUpdate
+) -> Practitioner:
     for key, value in data.model_dump(exclude_unset=True).items():
         if value is None and key != "title":
             raise field_error(f"body.{key}", "must not be null")
@@ -100,8 +102,9 @@ async def update_practitioner(session: AsyncSession, practitioner: Practitioner,
 
 async def specialties(session: AsyncSession) -> list[SpecialtyOut]:
     offered: dict[str, set[str]] = {}
-    for facility in await search_facilities(session, kind=None, specialty=None, language=None, near=None,
-                                            radius_km=None):
+    for facility in await search_facilities(
+        session, kind=None, specialty=None, language=None, near=None, radius_km=None
+    ):
         for code in facility.specialties:
             offered.setdefault(code, set()).add(facility.id)
     return [SpecialtyOut(code=code, facilities=len(ids)) for code, ids in sorted(offered.items())]
@@ -130,8 +133,13 @@ def parse_near(near: str | None) -> tuple[float, float] | None:
 
 
 async def search_facilities(
-    session: AsyncSession, *, kind: str | None, specialty: str | None, language: str | None,
-    near: tuple[float, float] | None, radius_km: float | None,
+    session: AsyncSession,
+    *,
+    kind: str | None,
+    specialty: str | None,
+    language: str | None,
+    near: tuple[float, float] | None,
+    radius_km: float | None,
 ) -> list[FacilityOut]:
     """Directory search; the directory is small (a city's facilities), so filtering happens here."""
     query = select(Facility).order_by(Facility.name, Facility.id)
@@ -152,8 +160,9 @@ async def search_facilities(
             continue
         if language and language not in languages[facility.id]:
             continue
-        item = FacilityOut.model_validate(facility).model_copy(update={
-            "specialties": sorted(specialties[facility.id]), "languages": sorted(languages[facility.id])})
+        item = FacilityOut.model_validate(facility).model_copy(
+            update={"specialties": sorted(specialties[facility.id]), "languages": sorted(languages[facility.id])}
+        )
         if near:
             item.distance_km = distance_km(near[0], near[1], facility.lat, facility.lon)
             if radius_km is not None and item.distance_km > radius_km:
@@ -165,11 +174,20 @@ async def search_facilities(
 
 
 async def search_practitioners(
-    session: AsyncSession, *, facility_id: str | None, specialty: str | None, language: str | None,
-    near: tuple[float, float] | None, radius_km: float | None,
+    session: AsyncSession,
+    *,
+    facility_id: str | None,
+    specialty: str | None,
+    language: str | None,
+    near: tuple[float, float] | None,
+    radius_km: float | None,
 ) -> list[PractitionerOut]:
-    query = select(Practitioner, Facility).join(Facility, Facility.id == Practitioner.facility_id).where(
-        Practitioner.active.is_(True)).order_by(Practitioner.name, Practitioner.id)
+    query = (
+        select(Practitioner, Facility)
+        .join(Facility, Facility.id == Practitioner.facility_id)
+        .where(Practitioner.active.is_(True))
+        .order_by(Practitioner.name, Practitioner.id)
+    )
     if facility_id:
         query = query.where(Practitioner.facility_id == facility_id)
     out: list[PractitionerOut] = []

@@ -20,10 +20,18 @@ from shared.errors import field_error, problem_responses
 router = APIRouter(prefix="/v1/health/fhir", tags=["FHIR R4"])
 FHIR_JSON = "application/fhir+json"
 FEE_EXTENSION = "https://api.danang.gov.vn/fhir/StructureDefinition/consultation-fee"
-FHIR_STATUS = {"pending_payment": "pending", "booked": "booked", "arrived": "arrived", "fulfilled": "fulfilled",
-               "cancelled": "cancelled", "expired": "cancelled", "noshow": "noshow"}
+FHIR_STATUS = {
+    "pending_payment": "pending",
+    "booked": "booked",
+    "arrived": "arrived",
+    "fulfilled": "fulfilled",
+    "cancelled": "cancelled",
+    "expired": "cancelled",
+    "noshow": "noshow",
+}
 FHIR_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "FHIR R4 resource"}}
+    200: {"content": {FHIR_JSON: {"schema": {"type": "object"}}}, "description": "FHIR R4 resource"}
+}
 
 
 def _instant(moment: datetime) -> str:
@@ -32,10 +40,12 @@ def _instant(moment: datetime) -> str:
 
 def slot_resource(slot: SlotOut) -> dict[str, Any]:
     resource: dict[str, Any] = {
-        "resourceType": "Slot", "id": slot.id,
+        "resourceType": "Slot",
+        "id": slot.id,
         "schedule": {"reference": f"Schedule/{slot.schedule_id}"},
         "status": "free" if slot.remaining > 0 else "busy",
-        "start": _instant(slot.start_at), "end": _instant(slot.end_at),
+        "start": _instant(slot.start_at),
+        "end": _instant(slot.end_at),
         "specialty": [{"text": slot.specialty}],
         "appointmentType": {"text": "telemedicine" if slot.mode == "telemedicine" else "in-person"},
         "comment": f"{slot.remaining} of {slot.capacity} places free",
@@ -50,11 +60,20 @@ def appointment_resource(appt: Appointment) -> dict[str, Any]:
         {"actor": {"reference": f"Location/{appt.facility_id}"}, "status": "accepted", "required": "required"},
     ]
     if appt.practitioner_id:
-        participants.append({"actor": {"reference": f"Practitioner/{appt.practitioner_id}"},
-                             "status": "accepted", "required": "required"})
+        participants.append(
+            {
+                "actor": {"reference": f"Practitioner/{appt.practitioner_id}"},
+                "status": "accepted",
+                "required": "required",
+            }
+        )
     resource: dict[str, Any] = {
-        "resourceType": "Appointment", "id": appt.id, "status": FHIR_STATUS[appt.status],
-        "start": _instant(appt.start_at), "end": _instant(appt.end_at), "created": appt.created_at.date().isoformat(),
+        "resourceType": "Appointment",
+        "id": appt.id,
+        "status": FHIR_STATUS[appt.status],
+        "start": _instant(appt.start_at),
+        "end": _instant(appt.end_at),
+        "created": appt.created_at.date().isoformat(),
         "slot": [{"reference": f"Slot/{appt.slot_id}"}],
         "appointmentType": {"text": "telemedicine" if appt.mode == "telemedicine" else "in-person"},
         "participant": participants,
@@ -68,7 +87,9 @@ def appointment_resource(appt: Appointment) -> dict[str, Any]:
 
 @router.get("/Slot", response_class=JSONResponse, responses={**FHIR_DOC, **problem_responses(422)})
 async def fhir_search_slots(
-    request: Request, session: SessionDep, now: Now,
+    request: Request,
+    session: SessionDep,
+    now: Now,
     facility_id: Annotated[str | None, Query(max_length=32)] = None,
     practitioner_id: Annotated[str | None, Query(max_length=32)] = None,
     specialty: Annotated[str | None, Query(max_length=60)] = None,
@@ -98,24 +119,40 @@ async def fhir_search_slots(
         if prefix in ("le", "lt"):
             high = moment
     items, _next = await slots.search_slots(
-        session, now=now, facility_id=facility_id, specialty=specialty, practitioner_id=practitioner_id,
-        start=low, end=high, mode=None, language=None, limit=count, cursor=None, include_full=status == "busy")
+        session,
+        now=now,
+        facility_id=facility_id,
+        specialty=specialty,
+        practitioner_id=practitioner_id,
+        start=low,
+        end=high,
+        mode=None,
+        language=None,
+        limit=count,
+        cursor=None,
+        include_full=status == "busy",
+    )
     if status == "busy":
         items = [s for s in items if s.remaining == 0]
     base = str(request.base_url).rstrip("/") + "/v1/health/fhir"
     bundle = {
-        "resourceType": "Bundle", "type": "searchset", "total": len(items),
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(items),
         "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [{"fullUrl": f"{base}/Slot/{s.id}", "resource": slot_resource(s), "search": {"mode": "match"}}
-                  for s in items],
+        "entry": [
+            {"fullUrl": f"{base}/Slot/{s.id}", "resource": slot_resource(s), "search": {"mode": "match"}} for s in items
+        ],
     }
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
-@router.get("/Appointment/{appointment_id}", response_class=JSONResponse,
-            responses={**FHIR_DOC, **problem_responses(401, 403, 404, 503)})
-async def fhir_read_appointment(session: SessionDep, people: PeopleDep, appointment_id: str, now: Now
-                                ) -> JSONResponse:
+@router.get(
+    "/Appointment/{appointment_id}",
+    response_class=JSONResponse,
+    responses={**FHIR_DOC, **problem_responses(401, 403, 404, 503)},
+)
+async def fhir_read_appointment(session: SessionDep, people: PeopleDep, appointment_id: str, now: Now) -> JSONResponse:
     """FHIR R4 Appointment read (the patient or a guardian); the read is written to the access log."""
     appt = await readable_appointment(session, people, appointment_id)
     role = "patient" if appt.patient_ref == people.sub else "guardian"

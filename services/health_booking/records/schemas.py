@@ -11,8 +11,9 @@ from services.health_booking.appointments.schemas import AppointmentOut
 class ProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bhyt_number: str = Field(pattern=r"^\d{10}$", description="The 10-digit health-insurance (BHYT) number")
-    citizen_id: str = Field(pattern=r"^\d{12}$",
-                            description="The personal ID number (CCCD); checked against Da Nang ID, not stored")
+    citizen_id: str = Field(
+        pattern=r"^\d{12}$", description="The personal ID number (CCCD); checked against Da Nang ID, not stored"
+    )
 
 
 class ProfileOut(BaseModel):
@@ -35,8 +36,7 @@ class RecordCreate(BaseModel):
     kind: Literal["visit_summary", "document"] = "visit_summary"
     title: str = Field(min_length=1, max_length=200)
     summary: str | None = Field(default=None, max_length=20_000)
-    diagnosis_codes: list[str] = Field(default_factory=list, max_length=20,
-                                       description="ICD-10 codes, e.g. J06.9")
+    diagnosis_codes: list[str] = Field(default_factory=list, max_length=20, description="ICD-10 codes, e.g. J06.9")
     documents: list[Document] = Field(default_factory=list, max_length=20)
 
 

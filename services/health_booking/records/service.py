@@ -28,22 +28,50 @@ from shared.observability import current_request_id
 
 
 def record_out(record: VisitRecord) -> RecordOut:
-    return RecordOut(id=record.id, appointment_id=record.appointment_id, facility_id=record.facility_id,
-                     patient_id=record.patient_ref, kind=record.kind, title=record.title, summary=record.summary,
-                     diagnosis_codes=record.diagnosis_codes, documents=record.documents,  # type: ignore[arg-type]
-                     created_at=record.created_at)
+    return RecordOut(
+        id=record.id,
+        appointment_id=record.appointment_id,
+        facility_id=record.facility_id,
+        patient_id=record.patient_ref,
+        kind=record.kind,
+        title=record.title,
+        summary=record.summary,
+        diagnosis_codes=record.diagnosis_codes,
+        documents=record.documents,  # type: ignore[arg-type]
+        created_at=record.created_at,
+    )
 
 
 def profile_out(profile: HealthProfile) -> ProfileOut:
-    return ProfileOut(patient_id=profile.patient_ref, kind=profile.kind,  # type: ignore[arg-type]
-                      bhyt_number=profile.bhyt_number, citizen_id_masked=profile.citizen_id_masked,
-                      bhyt_verified_at=profile.bhyt_verified_at)
+    return ProfileOut(
+        patient_id=profile.patient_ref,
+        kind=profile.kind,  # type: ignore[arg-type]
+        bhyt_number=profile.bhyt_number,
+        citizen_id_masked=profile.citizen_id_masked,
+        bhyt_verified_at=profile.bhyt_verified_at,
+    )
 
 
-async def log_access(session: AsyncSession, patient_ref: str, accessor: str, role: str, what: str,
-                     now: datetime, facility_id: str | None = None) -> None:
-    session.add(RecordAccess(patient_ref=patient_ref, accessor=accessor, accessor_role=role, what=what,
-                             facility_id=facility_id, request_id=current_request_id(), at=now))
+async def log_access(
+    session: AsyncSession,
+    patient_ref: str,
+    accessor: str,
+    role: str,
+    what: str,
+    now: datetime,
+    facility_id: str | None = None,
+) -> None:
+    session.add(
+        RecordAccess(
+            patient_ref=patient_ref,
+            accessor=accessor,
+            accessor_role=role,
+            what=what,
+            facility_id=facility_id,
+            request_id=current_request_id(),
+            at=now,
+        )
+    )
     await session.flush()
 
 
@@ -51,30 +79,48 @@ async def _role(people: People, patient: Patient) -> str:
     return "patient" if patient.kind == "self" else "guardian"
 
 
-async def my_records(session: AsyncSession, people: People, patient_id: str | None, now: datetime
-                     ) -> PatientRecords:
+async def my_records(session: AsyncSession, people: People, patient_id: str | None, now: datetime) -> PatientRecords:
     patient = await people.patient(patient_id)
     profile = await session.get(HealthProfile, patient.ref)
-    appts = (await session.execute(
-        select(Appointment, Facility.name).join(Facility, Facility.id == Appointment.facility_id)
-        .where(Appointment.patient_ref == patient.ref).order_by(Appointment.start_at.desc()).limit(200))).all()
-    records = (await session.scalars(select(VisitRecord).where(VisitRecord.patient_ref == patient.ref)
-                                     .order_by(VisitRecord.created_at.desc()).limit(200))).all()
+    appts = (
+        await session.execute(
+            select(Appointment, Facility.name)
+            .join(Facility, Facility.id == Appointment.facility_id)
+            .where(Appointment.patient_ref == patient.ref)
+            .order_by(Appointment.start_at.desc())
+            .limit(200)
+        )
+    ).all()
+    records = (
+        await session.scalars(
+            select(VisitRecord)
+            .where(VisitRecord.patient_ref == patient.ref)
+            .order_by(VisitRecord.created_at.desc())
+            .limit(200)
+        )
+    ).all()
     await log_access(session, patient.ref, people.sub, await _role(people, patient), "records", now)
-    return PatientRecords(patient_id=patient.ref, profile=profile_out(profile) if profile else None,
-                          appointments=[to_out(a, n) for a, n in appts], records=[record_out(r) for r in records])
+    return PatientRecords(
+        patient_id=patient.ref,
+        profile=profile_out(profile) if profile else None,
+        appointments=[to_out(a, n) for a, n in appts],
+        records=[record_out(r) for r in records],
+    )
 
 
-async def access_log(session: AsyncSession, people: People, patient_id: str | None, limit: int,
-                     cursor: str | None) -> tuple[list[AccessOut], str | None]:
+async def access_log(
+    session: AsyncSession, people: People, patient_id: str | None, limit: int, cursor: str | None
+) -> tuple[list[AccessOut], str | None]:
     patient = await people.patient(patient_id)
     query = select(RecordAccess).where(RecordAccess.patient_ref == patient.ref)
     if cursor:
         before_at, before_id = decode_cursor(cursor, kinds=(datetime, str))
-        query = query.where(or_(RecordAccess.at < before_at,
-                                (RecordAccess.at == before_at) & (RecordAccess.id < before_id)))
-    rows = (await session.scalars(query.order_by(RecordAccess.at.desc(), RecordAccess.id.desc())
-                                  .limit(limit + 1))).all()
+        query = query.where(
+            or_(RecordAccess.at < before_at, (RecordAccess.at == before_at) & (RecordAccess.id < before_id))
+        )
+    rows = (
+        await session.scalars(query.order_by(RecordAccess.at.desc(), RecordAccess.id.desc()).limit(limit + 1))
+    ).all()
     items = [AccessOut.model_validate(r) for r in rows[:limit]]
     return items, (encode_cursor(items[-1].at, items[-1].id) if len(rows) > limit else None)
 
@@ -88,19 +134,24 @@ def masked_matches(full: str, masked: str) -> bool:
     return bool(visible) and full.startswith(visible[0]) and full.endswith(visible[-1])
 
 
-async def get_profile(session: AsyncSession, people: People, patient_id: str | None, now: datetime
-                      ) -> ProfileOut:
+async def get_profile(session: AsyncSession, people: People, patient_id: str | None, now: datetime) -> ProfileOut:
     patient = await people.patient(patient_id)
     profile = await session.get(HealthProfile, patient.ref)
     await log_access(session, patient.ref, people.sub, await _role(people, patient), "profile", now)
     if profile is None:
-        return ProfileOut(patient_id=patient.ref, kind=patient.kind,  # type: ignore[arg-type]
-                          bhyt_number=None, citizen_id_masked=None, bhyt_verified_at=None)
+        return ProfileOut(
+            patient_id=patient.ref,
+            kind=patient.kind,  # type: ignore[arg-type]
+            bhyt_number=None,
+            citizen_id_masked=None,
+            bhyt_verified_at=None,
+        )
     return profile_out(profile)
 
 
-async def put_profile(session: AsyncSession, people: People, patient_id: str | None, data: ProfileUpdate,
-                      now: datetime) -> ProfileOut:
+async def put_profile(
+    session: AsyncSession, people: People, patient_id: str | None, data: ProfileUpdate, now: datetime
+) -> ProfileOut:
     """Record the BHYT number once the personal ID number matches the one Da Nang ID verified."""
     patient = await people.patient(patient_id)
     if patient.kind == "self":
@@ -122,32 +173,55 @@ async def put_profile(session: AsyncSession, people: People, patient_id: str | N
     return profile_out(profile)
 
 
-async def attach_record(session: AsyncSession, client_id: str, appointment_id: str, data: RecordCreate,
-                        now: datetime) -> RecordOut:
+async def attach_record(
+    session: AsyncSession, client_id: str, appointment_id: str, data: RecordCreate, now: datetime
+) -> RecordOut:
     appt = await facility_appointment(session, client_id, appointment_id)
     if appt.status not in ("arrived", "fulfilled"):
         raise Conflict("Records are attached after the patient has arrived", code="visit_not_started")
-    record = VisitRecord(appointment_id=appt.id, facility_id=appt.facility_id, patient_ref=appt.patient_ref,
-                         author_client_id=client_id, created_at=now, **data.model_dump(mode="json"))
+    record = VisitRecord(
+        appointment_id=appt.id,
+        facility_id=appt.facility_id,
+        patient_ref=appt.patient_ref,
+        author_client_id=client_id,
+        created_at=now,
+        **data.model_dump(mode="json"),
+    )
     session.add(record)
     await session.flush()
     return record_out(record)
 
 
-async def facility_patient_records(session: AsyncSession, client_id: str, patient_ref: str, now: datetime
-                                   ) -> PatientRecords:
+async def facility_patient_records(
+    session: AsyncSession, client_id: str, patient_ref: str, now: datetime
+) -> PatientRecords:
     """A treating facility reads what it recorded for a patient it has seen or will see."""
     own = select(Facility.id).where(Facility.owner_client_id == client_id)
-    appts = (await session.execute(
-        select(Appointment, Facility.name).join(Facility, Facility.id == Appointment.facility_id)
-        .where(Appointment.patient_ref == patient_ref, Appointment.facility_id.in_(own),
-               Appointment.status.in_(("booked", "arrived", "fulfilled", "noshow")))
-        .order_by(Appointment.start_at.desc()))).all()
+    appts = (
+        await session.execute(
+            select(Appointment, Facility.name)
+            .join(Facility, Facility.id == Appointment.facility_id)
+            .where(
+                Appointment.patient_ref == patient_ref,
+                Appointment.facility_id.in_(own),
+                Appointment.status.in_(("booked", "arrived", "fulfilled", "noshow")),
+            )
+            .order_by(Appointment.start_at.desc())
+        )
+    ).all()
     if not appts:
         raise NotFound("No patient of yours with this id", code="patient_not_found")
-    records = (await session.scalars(select(VisitRecord).where(
-        VisitRecord.patient_ref == patient_ref, VisitRecord.facility_id.in_(own))
-        .order_by(VisitRecord.created_at.desc()))).all()
+    records = (
+        await session.scalars(
+            select(VisitRecord)
+            .where(VisitRecord.patient_ref == patient_ref, VisitRecord.facility_id.in_(own))
+            .order_by(VisitRecord.created_at.desc())
+        )
+    ).all()
     await log_access(session, patient_ref, client_id, "facility", "records", now, facility_id=appts[0][0].facility_id)
-    return PatientRecords(patient_id=patient_ref, profile=None, appointments=[to_out(a, n) for a, n in appts],
-                          records=[record_out(r) for r in records])
+    return PatientRecords(
+        patient_id=patient_ref,
+        profile=None,
+        appointments=[to_out(a, n) for a, n in appts],
+        records=[record_out(r) for r in records],
+    )

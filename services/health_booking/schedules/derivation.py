@@ -38,8 +38,9 @@ def _minutes(at: time) -> int:
     return at.hour * 60 + at.minute
 
 
-def derive(pattern: Pattern, first: date, last: date, closures: Sequence[ClosedDays] = ()
-           ) -> list[tuple[datetime, datetime]]:
+def derive(
+    pattern: Pattern, first: date, last: date, closures: Sequence[ClosedDays] = ()
+) -> list[tuple[datetime, datetime]]:
     """Every slot (start, end) in UTC for local days first..last inclusive."""
     out: list[tuple[datetime, datetime]] = []
     day = max(first, pattern.valid_from)
@@ -47,14 +48,14 @@ def derive(pattern: Pattern, first: date, last: date, closures: Sequence[ClosedD
     breaks = [(_minutes(a), _minutes(b)) for a, b in pattern.breaks]
     while day <= last:
         if day.weekday() in pattern.weekdays and not any(c.start <= day <= c.end for c in closures):
-            out.extend(_day_slots(day, _minutes(pattern.start), _minutes(pattern.end), breaks,
-                                  pattern.slot_minutes))
+            out.extend(_day_slots(day, _minutes(pattern.start), _minutes(pattern.end), breaks, pattern.slot_minutes))
         day += timedelta(days=1)
     return out
 
 
-def _day_slots(day: date, start: int, end: int, breaks: Iterable[tuple[int, int]], length: int
-               ) -> list[tuple[datetime, datetime]]:
+def _day_slots(
+    day: date, start: int, end: int, breaks: Iterable[tuple[int, int]], length: int
+) -> list[tuple[datetime, datetime]]:
     slots: list[tuple[datetime, datetime]] = []
     at = start
     breaks = sorted(breaks)

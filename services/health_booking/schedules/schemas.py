@@ -25,8 +25,9 @@ class Break(BaseModel):
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     practitioner_id: str | None = Field(default=None, max_length=32)
-    service_name: str | None = Field(default=None, min_length=2, max_length=200,
-                                     description="For a service schedule without a practitioner")
+    service_name: str | None = Field(
+        default=None, min_length=2, max_length=200, description="For a service schedule without a practitioner"
+    )
     specialty: Specialty
     mode: Mode = "in_person"
     weekdays: list[int] = Field(min_length=1, max_length=7, description="0 = Monday … 6 = Sunday")

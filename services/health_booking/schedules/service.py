@@ -20,31 +20,43 @@ from shared.errors import NotFound, field_error
 
 def pattern_of(schedule: Schedule) -> Pattern:
     return Pattern(
-        weekdays=frozenset(schedule.weekdays), start=parse_hhmm(schedule.start_time),
+        weekdays=frozenset(schedule.weekdays),
+        start=parse_hhmm(schedule.start_time),
         end=parse_hhmm(schedule.end_time),
         breaks=tuple((parse_hhmm(b["start"]), parse_hhmm(b["end"])) for b in schedule.breaks),
-        slot_minutes=schedule.slot_minutes, valid_from=schedule.valid_from, valid_to=schedule.valid_to,
+        slot_minutes=schedule.slot_minutes,
+        valid_from=schedule.valid_from,
+        valid_to=schedule.valid_to,
     )
 
 
 async def _closures_for(session: AsyncSession, schedule: Schedule) -> list[ClosedDays]:
     query = select(Closure).where(Closure.facility_id == schedule.facility_id)
     if schedule.practitioner_id:
-        query = query.where(or_(Closure.practitioner_id.is_(None),
-                                Closure.practitioner_id == schedule.practitioner_id))
+        query = query.where(or_(Closure.practitioner_id.is_(None), Closure.practitioner_id == schedule.practitioner_id))
     else:
         query = query.where(Closure.practitioner_id.is_(None))
     return [ClosedDays(c.start_date, c.end_date) for c in (await session.scalars(query)).all()]
 
 
 async def _appointments_in(session: AsyncSession, slot_id: str) -> list[str]:
-    rows = await session.scalars(select(Appointment.id).where(
-        Appointment.slot_id == slot_id, Appointment.status.in_(ACTIVE_STATUSES)).order_by(Appointment.created_at))
+    rows = await session.scalars(
+        select(Appointment.id)
+        .where(Appointment.slot_id == slot_id, Appointment.status.in_(ACTIVE_STATUSES))
+        .order_by(Appointment.created_at)
+    )
     return list(rows.all())
 
 
-async def sync_slots(session: AsyncSession, schedule: Schedule, facility: Facility, now: datetime,
-                     horizon_cap: int, *, reason: str = "removed") -> tuple[int, int, list[SlotConflict]]:
+async def sync_slots(
+    session: AsyncSession,
+    schedule: Schedule,
+    facility: Facility,
+    now: datetime,
+    horizon_cap: int,
+    *,
+    reason: str = "removed",
+) -> tuple[int, int, list[SlotConflict]]:
     """Make the schedule's future slots match its pattern; returns (created, removed, conflicts)."""
     today = local_date(now)
     last = today + timedelta(days=min(facility.max_days_ahead, horizon_cap))
@@ -52,8 +64,11 @@ async def sync_slots(session: AsyncSession, schedule: Schedule, facility: Facili
     if schedule.active:
         closures = await _closures_for(session, schedule)
         desired = dict(derive(pattern_of(schedule), today, last, closures))
-    existing = (await session.scalars(select(Slot).where(
-        Slot.schedule_id == schedule.id, Slot.start_at >= now).order_by(Slot.start_at))).all()
+    existing = (
+        await session.scalars(
+            select(Slot).where(Slot.schedule_id == schedule.id, Slot.start_at >= now).order_by(Slot.start_at)
+        )
+    ).all()
     created = removed = 0
     conflicts: list[SlotConflict] = []
     seen: set[datetime] = set()
@@ -65,26 +80,50 @@ async def sync_slots(session: AsyncSession, schedule: Schedule, facility: Facili
             slot.mode, slot.specialty = schedule.mode, schedule.specialty
             slot.practitioner_id = schedule.practitioner_id
             if slot.booked_count > slot.capacity:
-                conflicts.append(SlotConflict(slot_id=slot.id, start_at=slot.start_at, reason="over_capacity",
-                                              appointment_ids=await _appointments_in(session, slot.id)))
+                conflicts.append(
+                    SlotConflict(
+                        slot_id=slot.id,
+                        start_at=slot.start_at,
+                        reason="over_capacity",
+                        appointment_ids=await _appointments_in(session, slot.id),
+                    )
+                )
             continue
         # Delete only if still empty: the guard loses to a concurrent booking, never the reverse.
-        result = await session.execute(delete(Slot).where(Slot.id == slot.id, Slot.booked_count == 0)
-                                       .execution_options(synchronize_session=False))
+        result = await session.execute(
+            delete(Slot).where(Slot.id == slot.id, Slot.booked_count == 0).execution_options(synchronize_session=False)
+        )
         if result.rowcount:  # type: ignore[attr-defined]
             removed += 1
             session.expunge(slot)
         else:
             slot.status = "withdrawn"
-            conflicts.append(SlotConflict(slot_id=slot.id, start_at=slot.start_at, reason=reason,  # type: ignore[arg-type]
-                                          appointment_ids=await _appointments_in(session, slot.id)))
+            conflicts.append(
+                SlotConflict(
+                    slot_id=slot.id,
+                    start_at=slot.start_at,
+                    reason=reason,  # type: ignore[arg-type]
+                    appointment_ids=await _appointments_in(session, slot.id),
+                )
+            )
     for start, end in desired.items():
         if start in seen or start < now:
             continue
-        session.add(Slot(schedule_id=schedule.id, facility_id=schedule.facility_id,
-                         practitioner_id=schedule.practitioner_id, specialty=schedule.specialty,
-                         mode=schedule.mode, start_at=start, end_at=end, capacity=schedule.capacity,
-                         booked_count=0, fee_vnd=schedule.fee_vnd, status="active"))
+        session.add(
+            Slot(
+                schedule_id=schedule.id,
+                facility_id=schedule.facility_id,
+                practitioner_id=schedule.practitioner_id,
+                specialty=schedule.specialty,
+                mode=schedule.mode,
+                start_at=start,
+                end_at=end,
+                capacity=schedule.capacity,
+                booked_count=0,
+                fee_vnd=schedule.fee_vnd,
+                status="active",
+            )
+        )
         created += 1
     schedule.derived_through = last
     await session.flush()
@@ -99,8 +138,9 @@ async def _check_practitioner(session: AsyncSession, facility: Facility, practit
         raise field_error("body.practitioner_id", "No such practitioner at this facility")
 
 
-async def create_schedule(session: AsyncSession, facility: Facility, data: ScheduleIn, now: datetime,
-                          horizon_cap: int) -> tuple[Schedule, int, int, list[SlotConflict]]:
+async def create_schedule(
+    session: AsyncSession, facility: Facility, data: ScheduleIn, now: datetime, horizon_cap: int
+) -> tuple[Schedule, int, int, list[SlotConflict]]:
     await _check_practitioner(session, facility, data.practitioner_id)
     schedule = Schedule(facility_id=facility.id, active=True, **data.model_dump(mode="json"))
     schedule.valid_from, schedule.valid_to = data.valid_from, data.valid_to
@@ -117,8 +157,9 @@ async def owned_schedule(session: AsyncSession, client_id: str, schedule_id: str
     return schedule, facility
 
 
-async def replace_schedule(session: AsyncSession, schedule: Schedule, facility: Facility, data: ScheduleIn,
-                           now: datetime, horizon_cap: int) -> tuple[int, int, list[SlotConflict]]:
+async def replace_schedule(
+    session: AsyncSession, schedule: Schedule, facility: Facility, data: ScheduleIn, now: datetime, horizon_cap: int
+) -> tuple[int, int, list[SlotConflict]]:
     await _check_practitioner(session, facility, data.practitioner_id)
     for key, value in data.model_dump(mode="json").items():
         setattr(schedule, key, value)
@@ -127,19 +168,22 @@ async def replace_schedule(session: AsyncSession, schedule: Schedule, facility: 
     return await sync_slots(session, schedule, facility, now, horizon_cap)
 
 
-async def deactivate_schedule(session: AsyncSession, schedule: Schedule, facility: Facility, now: datetime,
-                              horizon_cap: int) -> tuple[int, int, list[SlotConflict]]:
+async def deactivate_schedule(
+    session: AsyncSession, schedule: Schedule, facility: Facility, now: datetime, horizon_cap: int
+) -> tuple[int, int, list[SlotConflict]]:
     schedule.active = False
     return await sync_slots(session, schedule, facility, now, horizon_cap)
 
 
 async def facility_schedules(session: AsyncSession, facility_id: str) -> Sequence[Schedule]:
-    return (await session.scalars(select(Schedule).where(Schedule.facility_id == facility_id)
-                                  .order_by(Schedule.created_at))).all()
+    return (
+        await session.scalars(select(Schedule).where(Schedule.facility_id == facility_id).order_by(Schedule.created_at))
+    ).all()
 
 
-async def add_closure(session: AsyncSession, facility: Facility, data: ClosureIn, now: datetime,
-                      horizon_cap: int) -> tuple[Closure, list[SlotConflict]]:
+async def add_closure(
+    session: AsyncSession, facility: Facility, data: ClosureIn, now: datetime, horizon_cap: int
+) -> tuple[Closure, list[SlotConflict]]:
     await _check_practitioner(session, facility, data.practitioner_id)
     closure = Closure(facility_id=facility.id, **data.model_dump())
     session.add(closure)
@@ -152,8 +196,9 @@ async def add_closure(session: AsyncSession, facility: Facility, data: ClosureIn
     return closure, conflicts
 
 
-async def remove_closure(session: AsyncSession, facility: Facility, closure_id: str, now: datetime,
-                         horizon_cap: int) -> None:
+async def remove_closure(
+    session: AsyncSession, facility: Facility, closure_id: str, now: datetime, horizon_cap: int
+) -> None:
     closure = await session.get(Closure, closure_id)
     if closure is None or closure.facility_id != facility.id:
         raise NotFound("No such closure", code="closure_not_found")
@@ -165,16 +210,25 @@ async def remove_closure(session: AsyncSession, facility: Facility, closure_id: 
 
 async def open_conflicts(session: AsyncSession, facility_id: str, now: datetime) -> list[SlotConflict]:
     """Booked future slots that a schedule change or closure withdrew or over-filled, still unresolved."""
-    rows = (await session.scalars(select(Slot).where(
-        Slot.facility_id == facility_id, Slot.start_at >= now,
-        or_(Slot.status == "withdrawn", Slot.booked_count > Slot.capacity)).order_by(Slot.start_at))).all()
+    rows = (
+        await session.scalars(
+            select(Slot)
+            .where(
+                Slot.facility_id == facility_id,
+                Slot.start_at >= now,
+                or_(Slot.status == "withdrawn", Slot.booked_count > Slot.capacity),
+            )
+            .order_by(Slot.start_at)
+        )
+    ).all()
     out: list[SlotConflict] = []
     for slot in rows:
         appointments = await _appointments_in(session, slot.id)
         if appointments:
             reason = "removed" if slot.status == "withdrawn" else "over_capacity"
-            out.append(SlotConflict(slot_id=slot.id, start_at=slot.start_at, reason=reason,
-                                    appointment_ids=appointments))
+            out.append(
+                SlotConflict(slot_id=slot.id, start_at=slot.start_at, reason=reason, appointment_ids=appointments)
+            )
     return out
 
 
@@ -182,10 +236,13 @@ async def roll_horizons(session: AsyncSession, now: datetime, horizon_cap: int) 
     """Derive the next days' slots for schedules not yet derived through today's horizon."""
     rolled = 0
     today = local_date(now)
-    for schedule, facility in (await session.execute(
-        select(Schedule, Facility).join(Facility, Facility.id == Schedule.facility_id)
-        .where(Schedule.active.is_(True))
-    )).all():
+    for schedule, facility in (
+        await session.execute(
+            select(Schedule, Facility)
+            .join(Facility, Facility.id == Schedule.facility_id)
+            .where(Schedule.active.is_(True))
+        )
+    ).all():
         target = today + timedelta(days=min(facility.max_days_ahead, horizon_cap))
         if schedule.derived_through is None or schedule.derived_through < target:
             await sync_slots(session, schedule, facility, now, horizon_cap)
@@ -194,13 +251,26 @@ async def roll_horizons(session: AsyncSession, now: datetime, horizon_cap: int) 
 
 
 async def search_slots(
-    session: AsyncSession, *, now: datetime, facility_id: str | None, specialty: str | None,
-    practitioner_id: str | None, start: datetime | None, end: datetime | None, mode: str | None,
-    language: str | None, limit: int, cursor: str | None, include_full: bool = False,
+    session: AsyncSession,
+    *,
+    now: datetime,
+    facility_id: str | None,
+    specialty: str | None,
+    practitioner_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    mode: str | None,
+    language: str | None,
+    limit: int,
+    cursor: str | None,
+    include_full: bool = False,
 ) -> tuple[list[SlotOut], str | None]:
     """Free slots that the facility's notice and horizon rules still allow booking."""
-    query = (select(Slot, Facility).join(Facility, Facility.id == Slot.facility_id)
-             .where(Slot.status == "active", Slot.start_at >= max(start or now, now)))
+    query = (
+        select(Slot, Facility)
+        .join(Facility, Facility.id == Slot.facility_id)
+        .where(Slot.status == "active", Slot.start_at >= max(start or now, now))
+    )
     if not include_full:
         query = query.where(Slot.booked_count < Slot.capacity)
     if end:
@@ -240,8 +310,9 @@ async def search_slots(
         next_cursor = encode_cursor(page[-1].start_at, page[-1].id)
     needed = {s.practitioner_id for s in page if s.practitioner_id}
     if needed:
-        practitioners = {p.id: p for p in (await session.scalars(
-            select(Practitioner).where(Practitioner.id.in_(needed)))).all()}
+        practitioners = {
+            p.id: p for p in (await session.scalars(select(Practitioner).where(Practitioner.id.in_(needed)))).all()
+        }
     for item in page:
         p = practitioners.get(item.practitioner_id or "")
         if p:
@@ -250,15 +321,23 @@ async def search_slots(
 
 
 def bookable_window(facility: Facility, start_at: datetime, now: datetime) -> bool:
-    return (start_at >= now + timedelta(minutes=facility.min_notice_minutes)
-            and start_at <= now + timedelta(days=facility.max_days_ahead))
+    return start_at >= now + timedelta(minutes=facility.min_notice_minutes) and start_at <= now + timedelta(
+        days=facility.max_days_ahead
+    )
 
 
 def _slot_out(slot: Slot, facility: Facility) -> SlotOut:
     return SlotOut(
-        id=slot.id, facility_id=slot.facility_id, facility_name=facility.name,
-        practitioner_id=slot.practitioner_id, schedule_id=slot.schedule_id, specialty=slot.specialty,
+        id=slot.id,
+        facility_id=slot.facility_id,
+        facility_name=facility.name,
+        practitioner_id=slot.practitioner_id,
+        schedule_id=slot.schedule_id,
+        specialty=slot.specialty,
         mode=slot.mode,  # type: ignore[arg-type]
-        start_at=slot.start_at, end_at=slot.end_at, capacity=slot.capacity,
-        remaining=max(0, slot.capacity - slot.booked_count), fee_vnd=slot.fee_vnd,
+        start_at=slot.start_at,
+        end_at=slot.end_at,
+        capacity=slot.capacity,
+        remaining=max(0, slot.capacity - slot.booked_count),
+        fee_vnd=slot.fee_vnd,
     )

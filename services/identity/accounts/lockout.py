@@ -95,7 +95,12 @@ async def register_failure(redis: Redis | None, *subjects: Subject | None) -> in
         if subject is None:
             continue
         ttl = await redis.eval(
-            _FAIL_SCRIPT, 3, *_keys(subject), subject.threshold, cfg.lockout_base_s, cfg.lockout_max_s,
+            _FAIL_SCRIPT,
+            3,
+            *_keys(subject),
+            subject.threshold,
+            cfg.lockout_base_s,
+            cfg.lockout_max_s,
             cfg.lockout_window_s,
         )
         if int(ttl):

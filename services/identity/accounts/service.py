@@ -88,8 +88,10 @@ async def _throttle_send(redis: Redis | None, purpose: str, phone: str) -> None:
     cooldown = await redis.ttl(key + ":cooldown")
     if cooldown and cooldown > 0:
         raise TooManyRequests(
-            "A code was sent moments ago; wait before asking again", code="resend_too_soon",
-            headers={"Retry-After": str(cooldown)}, retry_after_s=int(cooldown),
+            "A code was sent moments ago; wait before asking again",
+            code="resend_too_soon",
+            headers={"Retry-After": str(cooldown)},
+            retry_after_s=int(cooldown),
         )
     sent = await redis.incr(key + ":hour")
     if sent == 1:
@@ -97,16 +99,16 @@ async def _throttle_send(redis: Redis | None, purpose: str, phone: str) -> None:
     if sent > cfg.code_max_sends_per_hour:
         retry = max(1, int(await redis.ttl(key + ":hour")))
         raise TooManyRequests(
-            "Too many codes were sent to this phone; try again later", code="too_many_codes",
-            headers={"Retry-After": str(retry)}, retry_after_s=retry,
+            "Too many codes were sent to this phone; try again later",
+            code="too_many_codes",
+            headers={"Retry-After": str(retry)},
+            retry_after_s=retry,
         )
     if cfg.code_resend_cooldown_s > 0:
         await redis.set(key + ":cooldown", "1", ex=cfg.code_resend_cooldown_s)
 
 
-async def _issue_code(
-    session: AsyncSession, sender: SmsSender, row: PhoneCode, *, language: str
-) -> None:
+async def _issue_code(session: AsyncSession, sender: SmsSender, row: PhoneCode, *, language: str) -> None:
     cfg = config.settings()
     code = crypto.new_sms_code()
     row.code_hmac = crypto.code_hmac(code, context=row.id)
@@ -129,8 +131,9 @@ async def _check_code(session: AsyncSession, row: PhoneCode, code: str) -> None:
         row.attempts += 1
         remaining = max(0, config.settings().code_max_attempts - row.attempts)
         row.invalidated = remaining == 0
-        await record(session, sub=row.account_id, action=f"{row.purpose}.code_failed",
-                     details={"attempts_remaining": remaining})
+        await record(
+            session, sub=row.account_id, action=f"{row.purpose}.code_failed", details={"attempts_remaining": remaining}
+        )
         if remaining == 0:
             await _commit_then_raise(
                 session, BadRequest("Too many wrong codes; ask for a new one", code="code_invalidated")
@@ -161,8 +164,13 @@ def _identifier_filters(data: AnyRegistration) -> list[tuple[str, str, object]]:
     if isinstance(data, CitizenRegistration):
         filters.append(("citizen_id", "citizen_id_taken", Account.citizen_id == data.citizen_id))
     if isinstance(data, ForeignerRegistration):
-        filters.append(("passport_number", "passport_taken", and_(
-            Account.passport_number == data.passport_number, Account.nationality == data.nationality)))
+        filters.append(
+            (
+                "passport_number",
+                "passport_taken",
+                and_(Account.passport_number == data.passport_number, Account.nationality == data.nationality),
+            )
+        )
     if isinstance(data, BusinessRegistration):
         filters.append(("tax_code", "tax_code_taken", Account.tax_code == data.tax_code))
     return filters
@@ -171,21 +179,21 @@ def _identifier_filters(data: AnyRegistration) -> list[tuple[str, str, object]]:
 async def _purge_stale_pending(session: AsyncSession, conditions: list[object]) -> None:
     """A registration nobody verified in time stops blocking its phone and identifiers."""
     cutoff = utcnow() - timedelta(seconds=config.settings().pending_registration_ttl_s)
-    stale = list(await session.scalars(
-        select(Account.id).where(
-            Account.status == AccountStatus.pending_verification.value,
-            Account.created_at < cutoff,
-            or_(*conditions),  # type: ignore[arg-type]
+    stale = list(
+        await session.scalars(
+            select(Account.id).where(
+                Account.status == AccountStatus.pending_verification.value,
+                Account.created_at < cutoff,
+                or_(*conditions),  # type: ignore[arg-type]
+            )
         )
-    ))
+    )
     if stale:
         await session.execute(delete(PhoneCode).where(PhoneCode.account_id.in_(stale)))
         await session.execute(delete(Account).where(Account.id.in_(stale)))
 
 
-async def register(
-    session: AsyncSession, redis: Redis | None, sender: SmsSender, data: AnyRegistration
-) -> PhoneCode:
+async def register(session: AsyncSession, redis: Redis | None, sender: SmsSender, data: AnyRegistration) -> PhoneCode:
     """Create a pending account and text it a code. Bad or duplicate data stores nothing."""
     problem = passwords.policy_problem(data.password, personal=_personal_values(data))
     if problem:
@@ -195,12 +203,18 @@ async def register(
     for field, code, cond in filters:
         if (await session.scalar(select(Account.id).where(cond).limit(1))) is not None:  # type: ignore[arg-type]
             raise Conflict(
-                f"An account with this {field.replace('_', ' ')} already exists", code=code,
+                f"An account with this {field.replace('_', ' ')} already exists",
+                code=code,
                 errors=[FieldError(field=f"body.{field}", message="already registered", type="duplicate")],
             )
     account = Account(
-        id=new_id(), kind=data.kind, status=AccountStatus.pending_verification.value, level=0,
-        phone_e164=data.phone, phone_verified=False, preferred_language=data.preferred_language,
+        id=new_id(),
+        kind=data.kind,
+        status=AccountStatus.pending_verification.value,
+        level=0,
+        phone_e164=data.phone,
+        phone_verified=False,
+        preferred_language=data.preferred_language,
         recovery_code_hashes=[],
     )
     if isinstance(data, CitizenRegistration | ForeignerRegistration):
@@ -221,7 +235,8 @@ async def register(
         )
         if representative is None:
             raise field_error(
-                "body.representative_citizen_id", "no active citizen account has this personal ID",
+                "body.representative_citizen_id",
+                "no active citizen account has this personal ID",
                 "unknown_representative",
             )
         account.business_name = data.business_name
@@ -235,8 +250,15 @@ async def register(
         await session.flush()
     except IntegrityError as exc:  # a concurrent registration won the race for an identifier
         raise Conflict("An account with these details already exists", code="duplicate_account") from exc
-    row = PhoneCode(id=new_id(), account_id=account.id, purpose=CodePurpose.registration.value,
-                    phone_e164=account.phone_e164, code_hmac="", expires_at=utcnow(), created_at=utcnow())
+    row = PhoneCode(
+        id=new_id(),
+        account_id=account.id,
+        purpose=CodePurpose.registration.value,
+        phone_e164=account.phone_e164,
+        code_hmac="",
+        expires_at=utcnow(),
+        created_at=utcnow(),
+    )
     session.add(row)
     await _issue_code(session, sender, row, language=account.preferred_language)
     await record(session, sub=account.id, action="account.registered", details={"kind": account.kind})
@@ -246,8 +268,7 @@ async def register(
 
 async def _registration(session: AsyncSession, registration_id: str) -> tuple[PhoneCode, Account]:
     row = await session.scalar(
-        select(PhoneCode).where(PhoneCode.id == registration_id,
-                                PhoneCode.purpose == CodePurpose.registration.value)
+        select(PhoneCode).where(PhoneCode.id == registration_id, PhoneCode.purpose == CodePurpose.registration.value)
     )
     account = await session.get(Account, row.account_id) if row else None
     if row is None or account is None:
@@ -295,7 +316,12 @@ async def find_by_login(session: AsyncSession, login: str) -> tuple[Account | No
 
 
 async def authenticate(
-    session: AsyncSession, redis: Redis | None, *, login: str, password: str, client_ip: str,
+    session: AsyncSession,
+    redis: Redis | None,
+    *,
+    login: str,
+    password: str,
+    client_ip: str,
     client_id: str | None,
 ) -> Account:
     """Check a login and password with lockout and audit.
@@ -310,27 +336,43 @@ async def authenticate(
         await lockout.ensure_not_locked(redis, account_key, ip_key)
     except ProblemError:
         if account is not None:
-            await record(session, sub=account.id, action="signin.blocked", client_id=client_id,
-                         details={"reason": "locked"})
+            await record(
+                session, sub=account.id, action="signin.blocked", client_id=client_id, details={"reason": "locked"}
+            )
             await session.commit()
         raise
     ok = await passwords.verify_password(account.password_hash if account else None, password)
     if not ok or account is None:
         await lockout.register_failure(redis, account_key, ip_key)
         if account is not None:
-            await record(session, sub=account.id, action="signin.failed", client_id=client_id,
-                         details={"reason": "wrong_password"})
+            await record(
+                session,
+                sub=account.id,
+                action="signin.failed",
+                client_id=client_id,
+                details={"reason": "wrong_password"},
+            )
         log.info("signin_failed", known_account=account is not None)
         await _commit_then_raise(session, invalid_credentials())
     if account.status != AccountStatus.active.value:
-        await record(session, sub=account.id, action="signin.failed", client_id=client_id,
-                     details={"reason": f"status_{account.status}"})
+        await record(
+            session,
+            sub=account.id,
+            action="signin.failed",
+            client_id=client_id,
+            details={"reason": f"status_{account.status}"},
+        )
         await _commit_then_raise(session, not_active())
     await lockout.clear_failures(redis, account_key)
     if account.password_hash and passwords.needs_rehash(account.password_hash):
         account.password_hash = await passwords.hash_password(password)
-    await record(session, sub=account.id, action="signin.password_ok", client_id=client_id,
-                 details={"second_factor_required": requires_totp(account)})
+    await record(
+        session,
+        sub=account.id,
+        action="signin.password_ok",
+        client_id=client_id,
+        details={"second_factor_required": requires_totp(account)},
+    )
     return account
 
 
@@ -384,14 +426,24 @@ async def verify_totp(session: AsyncSession, redis: Redis | None, account: Accou
         await session.commit()
         return False
     await lockout.clear_failures(redis, subject)
-    await record(session, sub=account.id, action="mfa.succeeded", details={"method": method,
-                 "recovery_codes_left": len(account.recovery_code_hashes or [])})
+    await record(
+        session,
+        sub=account.id,
+        action="mfa.succeeded",
+        details={"method": method, "recovery_codes_left": len(account.recovery_code_hashes or [])},
+    )
     return True
 
 
 async def check_password(
-    session: AsyncSession, redis: Redis | None, account: Account, password: str, *, client_ip: str | None,
-    client_id: str | None, action: str,
+    session: AsyncSession,
+    redis: Redis | None,
+    account: Account,
+    password: str,
+    *,
+    client_ip: str | None,
+    client_id: str | None,
+    action: str,
 ) -> None:
     """Password re-entry by a signed-in person (change password, TOTP off, deletion); lockout applies."""
     account_key = lockout.account_subject(account.id, "")
@@ -401,8 +453,12 @@ async def check_password(
         await lockout.register_failure(redis, account_key, ip_key)
         await record(session, sub=account.id, action=f"{action}.wrong_password", client_id=client_id)
         await _commit_then_raise(
-            session, Forbidden("The password is wrong", code="invalid_password",
-                               errors=[FieldError(field="body.password", message="wrong password", type="invalid")]),
+            session,
+            Forbidden(
+                "The password is wrong",
+                code="invalid_password",
+                errors=[FieldError(field="body.password", message="wrong password", type="invalid")],
+            ),
         )
     await lockout.clear_failures(redis, account_key)
 
@@ -422,15 +478,22 @@ async def set_password(account: Account, new_password: str, *, field: str = "bod
 
 
 async def change_password(
-    session: AsyncSession, redis: Redis | None, account: Account, *, current: str, new: str,
-    client_ip: str | None, client_id: str | None,
+    session: AsyncSession,
+    redis: Redis | None,
+    account: Account,
+    *,
+    current: str,
+    new: str,
+    client_ip: str | None,
+    client_id: str | None,
 ) -> None:
     problem = passwords.policy_problem(new, personal=_personal_of(account))
     if problem:
         raise field_error("body.new_password", problem, "weak_password")
     try:
-        await check_password(session, redis, account, current, client_ip=client_ip, client_id=client_id,
-                             action="password.change")
+        await check_password(
+            session, redis, account, current, client_ip=client_ip, client_id=client_id, action="password.change"
+        )
     except ProblemError as exc:
         if exc.errors:
             exc.errors = [FieldError(field="body.current_password", message="wrong password", type="invalid")]
@@ -455,12 +518,22 @@ async def start_password_reset(
         return new_id(), expires
     await session.execute(
         update(PhoneCode)
-        .where(PhoneCode.account_id == account.id, PhoneCode.purpose == CodePurpose.password_reset.value,
-               PhoneCode.consumed_at.is_(None))
+        .where(
+            PhoneCode.account_id == account.id,
+            PhoneCode.purpose == CodePurpose.password_reset.value,
+            PhoneCode.consumed_at.is_(None),
+        )
         .values(invalidated=True)
     )
-    row = PhoneCode(id=new_id(), account_id=account.id, purpose=CodePurpose.password_reset.value,
-                    phone_e164=phone, code_hmac="", expires_at=expires, created_at=utcnow())
+    row = PhoneCode(
+        id=new_id(),
+        account_id=account.id,
+        purpose=CodePurpose.password_reset.value,
+        phone_e164=phone,
+        code_hmac="",
+        expires_at=expires,
+        created_at=utcnow(),
+    )
     session.add(row)
     await _issue_code(session, sender, row, language=account.preferred_language)
     await record(session, sub=account.id, action="password.reset_requested")
@@ -508,8 +581,7 @@ async def confirm_totp(session: AsyncSession, account: Account, code: str, *, cl
     secret = crypto.decrypt_secret(account.totp_pending_encrypted, account_id=account.id)
     step = _totp_step_matching(secret, code, None)
     if step is None:
-        raise field_error("body.code", "the code does not match; check the authenticator app's clock",
-                          "invalid_code")
+        raise field_error("body.code", "the code does not match; check the authenticator app's clock", "invalid_code")
     recovery = [crypto.new_recovery_code() for _ in range(RECOVERY_CODES)]
     account.totp_secret_encrypted = account.totp_pending_encrypted
     account.totp_pending_encrypted = None
@@ -524,13 +596,20 @@ async def confirm_totp(session: AsyncSession, account: Account, code: str, *, cl
 
 
 async def disable_totp(
-    session: AsyncSession, redis: Redis | None, account: Account, *, password: str, code: str,
-    client_ip: str | None, client_id: str | None,
+    session: AsyncSession,
+    redis: Redis | None,
+    account: Account,
+    *,
+    password: str,
+    code: str,
+    client_ip: str | None,
+    client_id: str | None,
 ) -> None:
     if not account.totp_enabled:
         raise Conflict("No second factor is enabled", code="totp_not_enabled")
-    await check_password(session, redis, account, password, client_ip=client_ip, client_id=client_id,
-                         action="mfa.disable")
+    await check_password(
+        session, redis, account, password, client_ip=client_ip, client_id=client_id, action="mfa.disable"
+    )
     if not await verify_totp(session, redis, account, code):
         raise field_error("body.code", "the code is wrong", "invalid_code")
     account.totp_enabled = False

@@ -23,8 +23,7 @@ from services.identity.verification.router import router as verification_router
 from shared.app import ConsumerSpec
 from shared.settings import PlatformSettings
 
-ACCOUNT_ROUTERS: list[APIRouter] = [accounts_router, profile_router, privacy_router, audit_router,
-                                    verification_router]
+ACCOUNT_ROUTERS: list[APIRouter] = [accounts_router, profile_router, privacy_router, audit_router, verification_router]
 ACCOUNT_DEV_ROUTERS: list[APIRouter] = [dev_sms_router]
 
 

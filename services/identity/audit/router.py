@@ -17,7 +17,8 @@ router = APIRouter(prefix="/v1/identity/me", tags=["audit"])
 
 @router.get("/audit", response_model=AuditPage, responses=problem_responses(401, 403, 422))
 async def list_my_audit_events(
-    me: CurrentMe, session: SessionDep,
+    me: CurrentMe,
+    session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:

@@ -16,8 +16,19 @@ from shared.errors import field_error
 from shared.observability import current_request_id
 
 # Keys that must never reach the audit log, whatever a caller passes.
-_FORBIDDEN_KEYS = frozenset({"password", "new_password", "current_password", "code", "token", "secret",
-                             "citizen_id", "passport_number", "recovery_code"})
+_FORBIDDEN_KEYS = frozenset(
+    {
+        "password",
+        "new_password",
+        "current_password",
+        "code",
+        "token",
+        "secret",
+        "citizen_id",
+        "passport_number",
+        "recovery_code",
+    }
+)
 
 
 async def record(
@@ -32,8 +43,13 @@ async def record(
     clean = {k: v for k, v in (details or {}).items() if k not in _FORBIDDEN_KEYS}
     session.add(
         AuditEvent(
-            id=new_id(), sub=sub, action=action, client_id=client_id, request_id=current_request_id(),
-            details=clean, created_at=utcnow(),
+            id=new_id(),
+            sub=sub,
+            action=action,
+            client_id=client_id,
+            request_id=current_request_id(),
+            details=clean,
+            created_at=utcnow(),
         )
     )
     await session.flush()

@@ -50,12 +50,19 @@ def notification_handler(sender: SmsSender):  # type: ignore[no-untyped-def]
         if account is not None:
             outcome = "no_verified_phone"
             text = _text(data.get("message"), account.preferred_language)
-            if (account.status == AccountStatus.active.value and account.phone_verified and account.phone_e164
-                    and text):
+            if account.status == AccountStatus.active.value and account.phone_verified and account.phone_e164 and text:
                 await sender.send(session, to=account.phone_e164, body=text, kind=f"notification.{kind}"[:64])
                 outcome = "sent"
-        session.add(NotificationDelivery(dedupe_key=dedupe_key[:200], sub=sub[:32], kind=kind[:100],
-                                         outcome=outcome, event_id=event.id[:64], source=event.source[:200]))
+        session.add(
+            NotificationDelivery(
+                dedupe_key=dedupe_key[:200],
+                sub=sub[:32],
+                kind=kind[:100],
+                outcome=outcome,
+                event_id=event.id[:64],
+                source=event.source[:200],
+            )
+        )
         await session.flush()
         log.info("notification_handled", kind=kind, outcome=outcome)
 

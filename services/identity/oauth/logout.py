@@ -39,8 +39,10 @@ PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui
 LOGOUT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "A page: confirm signing out, or signed out", "content": {"text/html": {}}},
     302: {"description": "Signed out; back to the client's post_logout_redirect_uri (with state)"},
-    400: {"description": "An error page: a bad id_token_hint, unknown client or unregistered URI",
-          "content": {"text/html": {}}},
+    400: {
+        "description": "An error page: a bad id_token_hint, unknown client or unregistered URI",
+        "content": {"text/html": {}},
+    },
     403: {"description": "The confirmation form was not this browser's", "content": {"text/html": {}}},
 }
 
@@ -82,9 +84,7 @@ async def _params(request: Request) -> dict[str, str]:
     return values
 
 
-async def _validate(
-    request: Request, session: SessionDep, p: dict[str, str]
-) -> tuple[str | None, str | None, str]:
+async def _validate(request: Request, session: SessionDep, p: dict[str, str]) -> tuple[str | None, str | None, str]:
     """(sub named by the hint, redirect URI to use, client id): every check of the specification."""
     sub = None
     audiences: list[str] = []
@@ -118,15 +118,23 @@ def _done(request: Request, lang: str, redirect: str | None, state: str) -> Resp
     return page(request, "logout.html", lang, title=TEXT[lang]["title_signed_out"], done=True)
 
 
-@router.get("/oauth2/logout", response_class=HTMLResponse, responses=LOGOUT_RESPONSES,
-            summary="End the Da Nang ID session (OpenID Connect RP-Initiated Logout 1.0)")
+@router.get(
+    "/oauth2/logout",
+    response_class=HTMLResponse,
+    responses=LOGOUT_RESPONSES,
+    summary="End the Da Nang ID session (OpenID Connect RP-Initiated Logout 1.0)",
+)
 async def logout(request: Request, session: SessionDep) -> Response:
     """Parameters in the query: id_token_hint, client_id, post_logout_redirect_uri, state, ui_locales."""
     return await _logout(request, session)
 
 
-@router.post("/oauth2/logout", response_class=HTMLResponse, responses=LOGOUT_RESPONSES,
-             summary="End the Da Nang ID session (form post; also the confirmation page's form)")
+@router.post(
+    "/oauth2/logout",
+    response_class=HTMLResponse,
+    responses=LOGOUT_RESPONSES,
+    summary="End the Da Nang ID session (form post; also the confirmation page's form)",
+)
 async def logout_post(request: Request, session: SessionDep) -> Response:
     """The same parameters as a form; the confirmation form adds csrf_token and confirm=yes."""
     return await _logout(request, session)
@@ -149,10 +157,22 @@ async def _logout(request: Request, session: SessionDep) -> Response:
     if signed_in is not None and not confirmed and hinted_sub != signed_in.sub:
         browser = state.ensure_browser(request)
         return page(
-            request, "logout.html", lang, title=TEXT[lang]["title_signout"], done=False,
+            request,
+            "logout.html",
+            lang,
+            title=TEXT[lang]["title_signout"],
+            done=False,
             csrf=state.csrf_token(browser, CSRF_PURPOSE),
-            fields={k: v for k, v in [("client_id", client_id), ("post_logout_redirect_uri", redirect or ""),
-                                      ("state", p["state"]), ("ui_locales", p["ui_locales"])] if v},
+            fields={
+                k: v
+                for k, v in [
+                    ("client_id", client_id),
+                    ("post_logout_redirect_uri", redirect or ""),
+                    ("state", p["state"]),
+                    ("ui_locales", p["ui_locales"]),
+                ]
+                if v
+            },
         )
     response = _done(request, lang, redirect, p["state"])
     await state.end_session(request, response)

@@ -27,7 +27,14 @@ async def delete_my_account(
     me: CurrentMe, ip: ClientIp, request: Request, session: SessionDep, body: AccountDeletion = Body()
 ) -> Response:
     """Delete your account: sign-in stops at once and personal data is erased (password required)."""
-    await check_password(session, request.app.state.redis, me.account, body.password, client_ip=ip,
-                         client_id=me.client_id, action="account.delete")
+    await check_password(
+        session,
+        request.app.state.redis,
+        me.account,
+        body.password,
+        client_ip=ip,
+        client_id=me.client_id,
+        action="account.delete",
+    )
     await service.erase(session, request.app.state.outbox, me.account, client_id=me.client_id)
     return Response(status_code=204)

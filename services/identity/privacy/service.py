@@ -19,13 +19,28 @@ from shared.events import Outbox
 log = structlog.get_logger("identity.privacy")
 
 # Never exported (secrets that protect the data, not data about the person).
-_SECRET_COLUMNS = frozenset({"password_hash", "totp_secret_encrypted", "totp_pending_encrypted",
-                             "recovery_code_hashes", "totp_last_step"})
+_SECRET_COLUMNS = frozenset(
+    {"password_hash", "totp_secret_encrypted", "totp_pending_encrypted", "recovery_code_hashes", "totp_last_step"}
+)
 # Personal data removed on erasure; what stays is the pseudonymous id, kind, status and dates.
-_ERASED_COLUMNS = ("full_name", "business_name", "phone_e164", "email", "date_of_birth", "address",
-                   "citizen_id", "passport_number", "nationality", "tax_code", "representative_sub",
-                   "password_hash", "password_changed_at", "totp_secret_encrypted", "totp_pending_encrypted",
-                   "totp_last_step")
+_ERASED_COLUMNS = (
+    "full_name",
+    "business_name",
+    "phone_e164",
+    "email",
+    "date_of_birth",
+    "address",
+    "citizen_id",
+    "passport_number",
+    "nationality",
+    "tax_code",
+    "representative_sub",
+    "password_hash",
+    "password_changed_at",
+    "totp_secret_encrypted",
+    "totp_pending_encrypted",
+    "totp_last_step",
+)
 ERASED_EVENT = "identity.account.erased"
 
 
@@ -36,18 +51,20 @@ def _plain(value: Any) -> Any:
 
 
 def account_export(account: Account) -> dict[str, Any]:
-    data = {c.key: _plain(getattr(account, c.key)) for c in Account.__table__.columns
-            if c.key not in _SECRET_COLUMNS}
+    data = {c.key: _plain(getattr(account, c.key)) for c in Account.__table__.columns if c.key not in _SECRET_COLUMNS}
     data["acr"] = account.acr
     data["recovery_codes_left"] = len(account.recovery_code_hashes or [])
     return data
 
 
 async def export(session: AsyncSession, account: Account, *, client_id: str) -> dict[str, Any]:
-    verifications = list(await session.scalars(
-        select(IdentityVerification).where(IdentityVerification.sub == account.id)
-        .order_by(IdentityVerification.created_at)
-    ))
+    verifications = list(
+        await session.scalars(
+            select(IdentityVerification)
+            .where(IdentityVerification.sub == account.id)
+            .order_by(IdentityVerification.created_at)
+        )
+    )
     await record(session, sub=account.id, action="data.exported", client_id=client_id)
     result: dict[str, Any] = {
         "format": "dncity.identity.export/1",
@@ -55,13 +72,25 @@ async def export(session: AsyncSession, account: Account, *, client_id: str) -> 
         "sub": account.id,
         "account": account_export(account),
         "identity_verifications": [
-            {"id": x.id, "agency_client_id": x.agency_client_id, "officer_id": x.officer_id, "method": x.method,
-             "evidence_reference": x.evidence_reference, "verified_at": x.created_at.isoformat()}
+            {
+                "id": x.id,
+                "agency_client_id": x.agency_client_id,
+                "officer_id": x.officer_id,
+                "method": x.method,
+                "evidence_reference": x.evidence_reference,
+                "verified_at": x.created_at.isoformat(),
+            }
             for x in verifications
         ],
         "audit": [
-            {"id": e.id, "action": e.action, "client_id": e.client_id, "request_id": e.request_id,
-             "details": e.details, "created_at": e.created_at.isoformat()}
+            {
+                "id": e.id,
+                "action": e.action,
+                "client_id": e.client_id,
+                "request_id": e.request_id,
+                "details": e.details,
+                "created_at": e.created_at.isoformat(),
+            }
             for e in await all_for(session, account.id)
         ],
     }

@@ -25,7 +25,6 @@ class Dependent(Base):
 class DependentGuardian(Base):
     __tablename__ = "dependent_guardians"
 
-    dependent_id: Mapped[str] = mapped_column(IdType, ForeignKey("dependents.id", ondelete="CASCADE"),
-                                              primary_key=True)
+    dependent_id: Mapped[str] = mapped_column(IdType, ForeignKey("dependents.id", ondelete="CASCADE"), primary_key=True)
     guardian_sub: Mapped[str] = mapped_column(IdType, ForeignKey("accounts.id"), primary_key=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

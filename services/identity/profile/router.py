@@ -25,7 +25,8 @@ router = APIRouter(prefix="/v1/identity/me", tags=["profile"])
 
 @router.get("", response_model=MeOut, responses=problem_responses(401, 403, 422))
 async def get_me(
-    me: CurrentMe, session: SessionDep,
+    me: CurrentMe,
+    session: SessionDep,
     reveal: Annotated[Literal["identifiers"] | None, Query(description="identifiers: show full ID numbers")] = None,
 ) -> MeOut:
     """The signed-in person's profile; ID numbers are masked unless reveal=identifiers (audited)."""
@@ -41,17 +42,24 @@ async def update_me(me: CurrentMe, session: SessionDep, body: ProfileUpdate) -> 
     return service.me_out(me.account)
 
 
-@router.post("/dependents", status_code=201, response_model=DependentOut,
-             responses=problem_responses(401, 403, 409, 422))
+@router.post(
+    "/dependents", status_code=201, response_model=DependentOut, responses=problem_responses(401, 403, 409, 422)
+)
 async def add_my_dependent(me: CurrentMe, session: SessionDep, body: DependentCreate) -> DependentOut:
     """Register a child under 14 (personal ID and date of birth) whom you may act for."""
     return service.dependent_out(await service.add_dependent(session, me.account, body, client_id=me.client_id))
 
 
-@router.post("/dependents/{dependent_id}/invitations", status_code=201, response_model=GuardianInvitationOut,
-             responses=problem_responses(401, 403, 404, 422))
+@router.post(
+    "/dependents/{dependent_id}/invitations",
+    status_code=201,
+    response_model=GuardianInvitationOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def invite_guardian(
-    dependent_id: Annotated[str, Path(max_length=64)], me: CurrentMe, session: SessionDep,
+    dependent_id: Annotated[str, Path(max_length=64)],
+    me: CurrentMe,
+    session: SessionDep,
     body: GuardianInvitationCreate,
 ) -> GuardianInvitationOut:
     """Invite the child's other parent (by phone) to become a guardian too; valid 24 hours."""

@@ -54,7 +54,8 @@ class DependentCreate(BaseModel):
     date_of_birth: date
     citizen_id: str = Field(min_length=1, max_length=20)
     invitation: str | None = Field(
-        default=None, max_length=200,
+        default=None,
+        max_length=200,
         description="Needed when the child already has a guardian: the invitation that guardian created for you",
     )
 

@@ -21,8 +21,7 @@ from shared.errors import Conflict, FieldError, Forbidden, NotFound, field_error
 
 DEPENDENT_MAX_AGE = v.MIN_ACCOUNT_AGE
 # Fields fixed once an agency has verified the identity (level 2).
-LOCKED_AT_LEVEL_2 = ("full_name", "business_name", "date_of_birth", "citizen_id", "passport_number",
-                     "nationality")
+LOCKED_AT_LEVEL_2 = ("full_name", "business_name", "date_of_birth", "citizen_id", "passport_number", "nationality")
 _KIND_FIELDS = {
     AccountKind.citizen.value: {"full_name", "date_of_birth", "citizen_id"},
     AccountKind.foreigner.value: {"full_name", "date_of_birth", "passport_number", "nationality"},
@@ -33,14 +32,27 @@ _ANY_KIND = {"address", "email", "preferred_language"}
 
 def me_out(account: Account, *, reveal: bool = False) -> MeOut:
     return MeOut(
-        sub=account.id, kind=account.kind, status=account.status, level=account.level, acr=account.acr,
-        full_name=account.full_name, business_name=account.business_name, phone=account.phone_e164,
-        phone_verified=account.phone_verified, email=account.email, date_of_birth=account.date_of_birth,
-        address=account.address, preferred_language=account.preferred_language,
+        sub=account.id,
+        kind=account.kind,
+        status=account.status,
+        level=account.level,
+        acr=account.acr,
+        full_name=account.full_name,
+        business_name=account.business_name,
+        phone=account.phone_e164,
+        phone_verified=account.phone_verified,
+        email=account.email,
+        date_of_birth=account.date_of_birth,
+        address=account.address,
+        preferred_language=account.preferred_language,
         citizen_id=account.citizen_id if reveal else v.mask_citizen_id(account.citizen_id),
         passport_number=account.passport_number if reveal else v.mask_passport(account.passport_number),
-        nationality=account.nationality, tax_code=account.tax_code, representative_sub=account.representative_sub,
-        identifiers_revealed=reveal, identifiers_locked=account.level >= 2, totp_enabled=account.totp_enabled,
+        nationality=account.nationality,
+        tax_code=account.tax_code,
+        representative_sub=account.representative_sub,
+        identifiers_revealed=reveal,
+        identifiers_locked=account.level >= 2,
+        totp_enabled=account.totp_enabled,
         created_at=account.created_at,
     )
 
@@ -92,35 +104,46 @@ async def update_profile(session: AsyncSession, account: Account, data: ProfileU
     await session.flush()
     if changed:
         # Field names only: the values are personal data and stay out of the log.
-        await record(session, sub=account.id, action="profile.updated", client_id=client_id,
-                     details={"fields": changed})
+        await record(
+            session, sub=account.id, action="profile.updated", client_id=client_id, details={"fields": changed}
+        )
 
 
 async def _check_unique(session: AsyncSession, account: Account, changes: dict[str, Any]) -> None:
     if changes.get("citizen_id") and changes["citizen_id"] != account.citizen_id:
         taken = await session.scalar(select(Account.id).where(Account.citizen_id == changes["citizen_id"]))
         if taken:
-            raise Conflict("Another account has this personal ID", code="citizen_id_taken",
-                           errors=[FieldError(field="body.citizen_id", message="already registered",
-                                              type="duplicate")])
+            raise Conflict(
+                "Another account has this personal ID",
+                code="citizen_id_taken",
+                errors=[FieldError(field="body.citizen_id", message="already registered", type="duplicate")],
+            )
     if {"passport_number", "nationality"} & changes.keys():
         number = changes.get("passport_number", account.passport_number)
         nationality = changes.get("nationality", account.nationality)
-        taken = await session.scalar(select(Account.id).where(
-            Account.passport_number == number, Account.nationality == nationality, Account.id != account.id))
+        taken = await session.scalar(
+            select(Account.id).where(
+                Account.passport_number == number, Account.nationality == nationality, Account.id != account.id
+            )
+        )
         if taken:
-            raise Conflict("Another account has this passport", code="passport_taken",
-                           errors=[FieldError(field="body.passport_number", message="already registered",
-                                              type="duplicate")])
+            raise Conflict(
+                "Another account has this passport",
+                code="passport_taken",
+                errors=[FieldError(field="body.passport_number", message="already registered", type="duplicate")],
+            )
 
 
 def dependent_out(dependent: Dependent) -> DependentOut:
-    return DependentOut(id=dependent.id, full_name=dependent.full_name, date_of_birth=dependent.date_of_birth,
-                        citizen_id_masked=v.mask_citizen_id(dependent.citizen_id) or "")
+    return DependentOut(
+        id=dependent.id,
+        full_name=dependent.full_name,
+        date_of_birth=dependent.date_of_birth,
+        citizen_id_masked=v.mask_citizen_id(dependent.citizen_id) or "",
+    )
 
 
-async def add_dependent(session: AsyncSession, account: Account, data: DependentCreate, *, client_id: str
-                        ) -> Dependent:
+async def add_dependent(session: AsyncSession, account: Account, data: DependentCreate, *, client_id: str) -> Dependent:
     if account.kind != AccountKind.citizen.value:
         raise Forbidden("Only citizen accounts register dependents", code="citizens_only")
     today = v.today_vn()
@@ -141,12 +164,18 @@ async def add_dependent(session: AsyncSession, account: Account, data: Dependent
         await session.flush()
     elif dependent.date_of_birth != data.date_of_birth:
         # The other guardian registered this child with another birth date: one of them is wrong.
-        raise Conflict("This personal ID is registered with other details", code="dependent_mismatch",
-                       errors=[FieldError(field="body.date_of_birth", message="does not match", type="mismatch")])
+        raise Conflict(
+            "This personal ID is registered with other details",
+            code="dependent_mismatch",
+            errors=[FieldError(field="body.date_of_birth", message="does not match", type="mismatch")],
+        )
     link = await session.get(DependentGuardian, (dependent.id, account.id))
     if link is not None:
-        raise Conflict("This child is already your dependent", code="dependent_exists",
-                       errors=[FieldError(field="body.citizen_id", message="already registered", type="duplicate")])
+        raise Conflict(
+            "This child is already your dependent",
+            code="dependent_exists",
+            errors=[FieldError(field="body.citizen_id", message="already registered", type="duplicate")],
+        )
     has_guardian = await session.scalar(
         select(func.count()).select_from(DependentGuardian).where(DependentGuardian.dependent_id == dependent.id)
     )
@@ -160,18 +189,23 @@ async def add_dependent(session: AsyncSession, account: Account, data: Dependent
         )
     session.add(DependentGuardian(dependent_id=dependent.id, guardian_sub=account.id))
     await session.flush()
-    await record(session, sub=account.id, action="dependent.added", client_id=client_id,
-                 details={"dependent_id": dependent.id})
+    await record(
+        session, sub=account.id, action="dependent.added", client_id=client_id, details={"dependent_id": dependent.id}
+    )
     return dependent
 
 
 async def dependents_of(session: AsyncSession, sub: str, *, only_minors: bool = True) -> list[Dependent]:
-    rows = list(await session.scalars(
-        select(Dependent)
-        .join(DependentGuardian, and_(DependentGuardian.dependent_id == Dependent.id,
-                                      DependentGuardian.guardian_sub == sub))
-        .order_by(Dependent.date_of_birth, Dependent.id)
-    ))
+    rows = list(
+        await session.scalars(
+            select(Dependent)
+            .join(
+                DependentGuardian,
+                and_(DependentGuardian.dependent_id == Dependent.id, DependentGuardian.guardian_sub == sub),
+            )
+            .order_by(Dependent.date_of_birth, Dependent.id)
+        )
+    )
     if not only_minors:
         return rows
     today = v.today_vn()
@@ -180,11 +214,17 @@ async def dependents_of(session: AsyncSession, sub: str, *, only_minors: bool = 
 
 @exporter
 async def export_dependents(session: AsyncSession, sub: str) -> dict[str, Any]:
-    return {"dependents": [
-        {"id": d.id, "full_name": d.full_name, "date_of_birth": d.date_of_birth.isoformat(),
-         "citizen_id": d.citizen_id}
-        for d in await dependents_of(session, sub, only_minors=False)
-    ]}
+    return {
+        "dependents": [
+            {
+                "id": d.id,
+                "full_name": d.full_name,
+                "date_of_birth": d.date_of_birth.isoformat(),
+                "citizen_id": d.citizen_id,
+            }
+            for d in await dependents_of(session, sub, only_minors=False)
+        ]
+    }
 
 
 @eraser
@@ -193,10 +233,14 @@ async def erase_dependents(session: AsyncSession, sub: str) -> None:
     ids = [d.id for d in await dependents_of(session, sub, only_minors=False)]
     await session.execute(delete(DependentGuardian).where(DependentGuardian.guardian_sub == sub))
     if ids:
-        still_linked = set(await session.scalars(
-            select(DependentGuardian.dependent_id).where(DependentGuardian.dependent_id.in_(ids))
-            .group_by(DependentGuardian.dependent_id).having(func.count() > 0)
-        ))
+        still_linked = set(
+            await session.scalars(
+                select(DependentGuardian.dependent_id)
+                .where(DependentGuardian.dependent_id.in_(ids))
+                .group_by(DependentGuardian.dependent_id)
+                .having(func.count() > 0)
+            )
+        )
         orphans = [i for i in ids if i not in still_linked]
         if orphans:
             await session.execute(delete(Dependent).where(Dependent.id.in_(orphans)))
@@ -238,6 +282,11 @@ async def invite_guardian(
         invitee_phone = v.normalise_phone(phone, vietnamese_only=False)
     except ValueError as exc:
         raise field_error("body.phone", str(exc)) from exc
-    await record(session, sub=account.id, action="dependent.guardian_invited", client_id=client_id,
-                 details={"dependent_id": dependent_id})
+    await record(
+        session,
+        sub=account.id,
+        action="dependent.guardian_invited",
+        client_id=client_id,
+        details={"dependent_id": dependent_id},
+    )
     return create_invitation(dependent_id, invitee_phone)

@@ -16,8 +16,9 @@ class VerificationCreate(BaseModel):
     passport_number: str | None = Field(default=None, max_length=20)
     nationality: str | None = Field(default=None, max_length=3)
     method: Literal["in_person", "national_records"]
-    evidence_reference: str = Field(min_length=1, max_length=200,
-                                    description="The agency's reference of the document or record checked")
+    evidence_reference: str = Field(
+        min_length=1, max_length=200, description="The agency's reference of the document or record checked"
+    )
     officer_id: str = Field(min_length=1, max_length=100, description="Who verified: the officer's staff id")
     date_of_birth: date | None = Field(default=None, description="If given, must match the account")
 

@@ -37,23 +37,43 @@ async def verify_identity(session: AsyncSession, data: VerificationCreate, *, ag
     account = await _find(session, data)
     if account is None or account.status != AccountStatus.active.value:
         raise NotFound("No active account matches", code="account_not_found")
-    await record(session, sub=account.id, action="agency.accessed", client_id=agency,
-                 details={"purpose": "identity_verification", "officer_id": data.officer_id})
+    await record(
+        session,
+        sub=account.id,
+        action="agency.accessed",
+        client_id=agency,
+        details={"purpose": "identity_verification", "officer_id": data.officer_id},
+    )
     if data.date_of_birth is not None and data.date_of_birth != account.date_of_birth:
         await session.commit()  # keep the record of the agency's look-up although the request fails
         raise Conflict("The date of birth does not match the account", code="details_mismatch")
     verification = IdentityVerification(
-        id=new_id(), sub=account.id, agency_client_id=agency, officer_id=data.officer_id, method=data.method,
-        evidence_reference=data.evidence_reference, created_at=utcnow(),
+        id=new_id(),
+        sub=account.id,
+        agency_client_id=agency,
+        officer_id=data.officer_id,
+        method=data.method,
+        evidence_reference=data.evidence_reference,
+        created_at=utcnow(),
     )
     session.add(verification)
     previous = account.level
     account.level = max(account.level, 2)
     account.level2_at = account.level2_at or verification.created_at
     await session.flush()
-    await record(session, sub=account.id, action="identity.verified", client_id=agency,
-                 details={"method": data.method, "officer_id": data.officer_id, "verification_id": verification.id})
+    await record(
+        session,
+        sub=account.id,
+        action="identity.verified",
+        client_id=agency,
+        details={"method": data.method, "officer_id": data.officer_id, "verification_id": verification.id},
+    )
     if previous != account.level:
-        await record(session, sub=account.id, action="level.changed", client_id=agency,
-                     details={"from": previous, "to": account.level})
+        await record(
+            session,
+            sub=account.id,
+            action="level.changed",
+            client_id=agency,
+            details={"from": previous, "to": account.level},
+        )
     return verification

@@ -51,26 +51,48 @@ def _search_query() -> Any:
     start, end, now = (bindparam(n, type_=UTCDateTime()) for n in ("start", "end", "now"))
 
     def n_spaces(*extra: Any) -> Any:
-        return (select(func.count()).select_from(space_t)
-                .where(space.lot_id == lot.id, space.vehicle_type == vehicle_type, *extra).scalar_subquery())
+        return (
+            select(func.count())
+            .select_from(space_t)
+            .where(space.lot_id == lot.id, space.vehicle_type == vehicle_type, *extra)
+            .scalar_subquery()
+        )
 
     def n_taken(*extra: Any) -> Any:
-        return (select(func.count(distinct(occ.space_id))).select_from(Occupancy.__table__)
-                .join(space_t, space.id == occ.space_id)
-                .where(occ.lot_id == lot.id, space.vehicle_type == vehicle_type,
-                       occ.start_at < end, occ.end_at > start,
-                       or_(occ.status == BOOKED, and_(occ.status == HELD, occ.hold_expires_at > now)),
-                       *extra)
-                .scalar_subquery())
+        return (
+            select(func.count(distinct(occ.space_id)))
+            .select_from(Occupancy.__table__)
+            .join(space_t, space.id == occ.space_id)
+            .where(
+                occ.lot_id == lot.id,
+                space.vehicle_type == vehicle_type,
+                occ.start_at < end,
+                occ.end_at > start,
+                or_(occ.status == BOOKED, and_(occ.status == HELD, occ.hold_expires_at > now)),
+                *extra,
+            )
+            .scalar_subquery()
+        )
 
     return (
         select(
-            lot.id, lot.name, lot.address, lot.lat, lot.lon, lot.photo_url, lot.opens_at, lot.closes_at,
-            lot.cancellation_cutoff_minutes, lot.overstay_grace_minutes,
-            rate.mode.label("rate_mode"), rate.day_price_vnd.label("rate_day_price_vnd"),
-            rate.night_price_vnd.label("rate_night_price_vnd"), rate.hourly_tiers.label("rate_hourly_tiers"),
+            lot.id,
+            lot.name,
+            lot.address,
+            lot.lat,
+            lot.lon,
+            lot.photo_url,
+            lot.opens_at,
+            lot.closes_at,
+            lot.cancellation_cutoff_minutes,
+            lot.overstay_grace_minutes,
+            rate.mode.label("rate_mode"),
+            rate.day_price_vnd.label("rate_day_price_vnd"),
+            rate.night_price_vnd.label("rate_night_price_vnd"),
+            rate.hourly_tiers.label("rate_hourly_tiers"),
             rate.daily_cap_vnd.label("rate_daily_cap_vnd"),
-            pool.id.label("pool_id"), pool.capacity.label("pool_capacity"),
+            pool.id.label("pool_id"),
+            pool.capacity.label("pool_capacity"),
             pool.accessible_places.label("pool_accessible_places"),
             # A lot counts its places of a type in a pool or numbers them, never both (add_pool/add_spaces).
             case((pool.id.is_(None), n_spaces()), else_=0).label("spaces"),
@@ -81,16 +103,26 @@ def _search_query() -> Any:
         .select_from(Lot.__table__)
         .join(Rate.__table__, and_(rate.lot_id == lot.id, rate.vehicle_type == vehicle_type))
         .outerjoin(Pool.__table__, and_(pool.lot_id == lot.id, pool.vehicle_type == vehicle_type))
-        .where(lot.lat.between(bindparam("lat_min"), bindparam("lat_max")),
-               lot.lon.between(bindparam("lon_min"), bindparam("lon_max")))
+        .where(
+            lot.lat.between(bindparam("lat_min"), bindparam("lat_max")),
+            lot.lon.between(bindparam("lon_min"), bindparam("lon_max")),
+        )
     )
 
 
 _SEARCH = _search_query()
 
 
-async def search_candidates(session: AsyncSession | AsyncConnection, lat: float, lon: float, radius_m: float,
-                            vehicle_type: str, start: datetime, end: datetime, now: datetime) -> Sequence[Row[Any]]:
+async def search_candidates(
+    session: AsyncSession | AsyncConnection,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    vehicle_type: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Sequence[Row[Any]]:
     """Lots in the bounding box that have a rate for the vehicle type, in ONE round trip.
 
     Each row: the lot's public columns, its rate (rate_*), its pool for the type if any (pool_*), and for
@@ -99,8 +131,16 @@ async def search_candidates(session: AsyncSession | AsyncConnection, lat: float,
     ``pool_peaks`` computes them for the (few) pool lots.
     """
     lat_min, lat_max, lon_min, lon_max = box(lat, lon, radius_m)
-    params = {"vehicle_type": vehicle_type, "start": start, "end": end, "now": now,
-              "lat_min": lat_min, "lat_max": lat_max, "lon_min": lon_min, "lon_max": lon_max}
+    params = {
+        "vehicle_type": vehicle_type,
+        "start": start,
+        "end": end,
+        "now": now,
+        "lat_min": lat_min,
+        "lat_max": lat_max,
+        "lon_min": lon_min,
+        "lon_max": lon_max,
+    }
     return (await session.execute(_SEARCH, params)).all()
 
 
@@ -109,8 +149,7 @@ async def pools_for(session: AsyncSession, lot_ids: Sequence[str], vehicle_type:
     return {p.lot_id: p for p in result.scalars()}
 
 
-async def space_counts(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str
-                       ) -> dict[str, tuple[int, int]]:
+async def space_counts(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str) -> dict[str, tuple[int, int]]:
     """lot id → (spaces, accessible spaces) of the vehicle type."""
     result = await session.execute(
         select(Space.lot_id, Space.accessible, func.count())
@@ -125,8 +164,15 @@ async def space_counts(session: AsyncSession, lot_ids: Sequence[str], vehicle_ty
     return {k: (v[0], v[1]) for k, v in counts.items()}
 
 
-async def pool_peaks(session: AsyncSession | AsyncConnection, pool_ids: Sequence[str], start: datetime, end: datetime,
-                     now: datetime, *, exclude_reservation: str | None = None) -> dict[str, int]:
+async def pool_peaks(
+    session: AsyncSession | AsyncConnection,
+    pool_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    exclude_reservation: str | None = None,
+) -> dict[str, int]:
     """pool id → the most places taken at any one instant of the window."""
     if not pool_ids:
         return {}
@@ -149,13 +195,15 @@ async def pool_peaks(session: AsyncSession | AsyncConnection, pool_ids: Sequence
     return peaks
 
 
-async def free_spaces(session: AsyncSession, lot_id: str, vehicle_type: str, start: datetime, end: datetime,
-                      now: datetime) -> Sequence[Space]:
+async def free_spaces(
+    session: AsyncSession, lot_id: str, vehicle_type: str, start: datetime, end: datetime, now: datetime
+) -> Sequence[Space]:
     busy = select(Occupancy.space_id).where(
         Occupancy.lot_id == lot_id, Occupancy.space_id.is_not(None), overlapping(start, end), taking(now)
     )
     result = await session.execute(
-        select(Space).where(Space.lot_id == lot_id, Space.vehicle_type == vehicle_type, Space.id.not_in(busy))
+        select(Space)
+        .where(Space.lot_id == lot_id, Space.vehicle_type == vehicle_type, Space.id.not_in(busy))
         .order_by(Space.accessible, Space.label)
     )
     return result.scalars().all()

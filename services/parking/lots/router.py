@@ -39,7 +39,8 @@ AUTH = (401, 403)
 
 @public.get("", response_model=LotSearchPage, responses=problem_responses(422))
 async def search_lots(
-    request: Request, settings: Settings,
+    request: Request,
+    settings: Settings,
     lat: Annotated[float, Query(ge=-90, le=90)],
     lon: Annotated[float, Query(ge=-180, le=180)],
     vehicle_type: VehicleType,
@@ -61,9 +62,19 @@ async def search_lots(
     async with db.engine.connect() as conn:
         if db.dialect == "postgresql":
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-        page = await service.search(conn, settings, lat=lat, lon=lon, radius_m=radius_m,
-                                    vehicle_type=vehicle_type.value, start=start_at, end=end_at, now=now,
-                                    cursor=cursor, limit=limit)
+        page = await service.search(
+            conn,
+            settings,
+            lat=lat,
+            lon=lon,
+            radius_m=radius_m,
+            vehicle_type=vehicle_type.value,
+            start=start_at,
+            end=end_at,
+            now=now,
+            cursor=cursor,
+            limit=limit,
+        )
     # The page is validated already (LotSearchPage): serialise it once, not again through response_model.
     return Response(page.model_dump_json(), media_type="application/json")
 
@@ -76,8 +87,12 @@ async def get_lot(lot_id: str, session: SessionDep) -> LotOut:
 
 @public.get("/{lot_id}/availability", response_model=Availability, responses=problem_responses(404, 422))
 async def get_lot_availability(
-    lot_id: str, session: SessionDep, settings: Settings,
-    vehicle_type: VehicleType, start_at: datetime, end_at: datetime,
+    lot_id: str,
+    session: SessionDep,
+    settings: Settings,
+    vehicle_type: VehicleType,
+    start_at: datetime,
+    end_at: datetime,
 ) -> Availability:
     """Free spaces (which numbered ones) or pool places of a lot for a window, and its quote."""
     now = utcnow()
@@ -95,7 +110,8 @@ async def create_lot(data: LotCreate, session: SessionDep, principal: Operator) 
 
 @operator.get("", response_model=OperatorLotList, responses=problem_responses(*AUTH, 422))
 async def list_operator_lots(
-    session: SessionDep, principal: Operator,
+    session: SessionDep,
+    principal: Operator,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> OperatorLotList:
@@ -117,16 +133,21 @@ async def update_lot(lot_id: str, data: LotUpdate, session: SessionDep, principa
     return await service.operator_view(session, await service.update_lot(session, lot, data))
 
 
-@operator.post("/{lot_id}/spaces", response_model=list[SpaceOut], status_code=201,
-               responses=problem_responses(*AUTH, 404, 409, 422))
+@operator.post(
+    "/{lot_id}/spaces",
+    response_model=list[SpaceOut],
+    status_code=201,
+    responses=problem_responses(*AUTH, 404, 409, 422),
+)
 async def add_spaces(lot_id: str, data: SpacesCreate, session: SessionDep, principal: Operator) -> list[SpaceOut]:
     """Add numbered spaces to a lot."""
     lot = await service.own_lot(session, lot_id, principal.client_id)
     return [SpaceOut.model_validate(s) for s in await service.add_spaces(session, lot, data)]
 
 
-@operator.post("/{lot_id}/pools", response_model=PoolOut, status_code=201,
-               responses=problem_responses(*AUTH, 404, 409, 422))
+@operator.post(
+    "/{lot_id}/pools", response_model=PoolOut, status_code=201, responses=problem_responses(*AUTH, 404, 409, 422)
+)
 async def add_pool(lot_id: str, data: PoolCreate, session: SessionDep, principal: Operator) -> PoolOut:
     """Add a counted pool of places (motorbikes, bicycles) to a lot."""
     lot = await service.own_lot(session, lot_id, principal.client_id)
@@ -134,8 +155,7 @@ async def add_pool(lot_id: str, data: PoolCreate, session: SessionDep, principal
 
 
 @operator.patch("/{lot_id}/pools/{pool_id}", response_model=PoolOut, responses=problem_responses(*AUTH, 404, 422))
-async def update_pool(lot_id: str, pool_id: str, data: PoolUpdate, session: SessionDep,
-                      principal: Operator) -> PoolOut:
+async def update_pool(lot_id: str, pool_id: str, data: PoolUpdate, session: SessionDep, principal: Operator) -> PoolOut:
     """Change a pool's capacity (existing reservations stay valid)."""
     lot = await service.own_lot(session, lot_id, principal.client_id)
     pool = await service.own_pool(session, lot, pool_id)
@@ -145,20 +165,22 @@ async def update_pool(lot_id: str, pool_id: str, data: PoolUpdate, session: Sess
 
 
 @operator.put("/{lot_id}/rates/{vehicle_type}", response_model=RateOut, responses=problem_responses(*AUTH, 404, 422))
-async def put_rate(lot_id: str, vehicle_type: VehicleType, data: RateIn, session: SessionDep,
-                   principal: Operator) -> RateOut:
+async def put_rate(
+    lot_id: str, vehicle_type: VehicleType, data: RateIn, session: SessionDep, principal: Operator
+) -> RateOut:
     """Set the lot's rate for a vehicle type (per visit with day/night bands, or hourly tiers with a cap)."""
     lot = await service.own_lot(session, lot_id, principal.client_id)
     return service.rate_out(await service.put_rate(session, lot, vehicle_type.value, data))
 
 
-
-
 @quotes.get("", response_model=Quote, responses=problem_responses(422))
 async def get_quote(
-    session: SessionDep, settings: Settings,
+    session: SessionDep,
+    settings: Settings,
     lot_id: Annotated[str, Query(min_length=1, max_length=64)],
-    vehicle_type: VehicleType, start_at: datetime, end_at: datetime,
+    vehicle_type: VehicleType,
+    start_at: datetime,
+    end_at: datetime,
 ) -> Quote:
     """The price of a window at a lot, valid for a few minutes; it holds nothing."""
     now = utcnow()

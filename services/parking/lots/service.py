@@ -36,16 +36,27 @@ from shared.errors import BadRequest, Conflict, NotFound, field_error
 
 def lot_out(lot: Lot) -> LotOut:
     return LotOut(
-        id=lot.id, name=lot.name, address=lot.address, lat=lot.lat, lon=lot.lon, photo_url=lot.photo_url,
-        opens_at=lot.opens_at, closes_at=lot.closes_at, open_24h=lot.opens_at is None,
-        cancellation_cutoff_minutes=lot.cancellation_cutoff_minutes, overstay_grace_minutes=lot.overstay_grace_minutes,
+        id=lot.id,
+        name=lot.name,
+        address=lot.address,
+        lat=lot.lat,
+        lon=lot.lon,
+        photo_url=lot.photo_url,
+        opens_at=lot.opens_at,
+        closes_at=lot.closes_at,
+        open_24h=lot.opens_at is None,
+        cancellation_cutoff_minutes=lot.cancellation_cutoff_minutes,
+        overstay_grace_minutes=lot.overstay_grace_minutes,
     )
 
 
 def rate_rule(rate: Rate) -> RateRule:
     return RateRule(
-        mode=rate.mode, day_price_vnd=rate.day_price_vnd, night_price_vnd=rate.night_price_vnd,
-        tiers=tuple(Tier(**t) for t in rate.hourly_tiers or []), daily_cap_vnd=rate.daily_cap_vnd,
+        mode=rate.mode,
+        day_price_vnd=rate.day_price_vnd,
+        night_price_vnd=rate.night_price_vnd,
+        tiers=tuple(Tier(**t) for t in rate.hourly_tiers or []),
+        daily_cap_vnd=rate.daily_cap_vnd,
     )
 
 
@@ -53,20 +64,34 @@ def rate_out(rate: Rate) -> RateOut:
     return RateOut.model_validate(rate, from_attributes=True)
 
 
-def make_quote(settings: ParkingSettings, lot_id: str, vehicle_type: str, rate: Rate, start: datetime,
-               end: datetime, now: datetime) -> Quote:
+def make_quote(
+    settings: ParkingSettings, lot_id: str, vehicle_type: str, rate: Rate, start: datetime, end: datetime, now: datetime
+) -> Quote:
     price = price_window(rate_rule(rate), start, end)
     valid_until = now + timedelta(seconds=settings.quote_ttl_s)
-    token = sign_quote(settings.quote_secret, {
-        "lot_id": lot_id, "vehicle_type": vehicle_type,
-        "start_at": start.astimezone(UTC).isoformat(), "end_at": end.astimezone(UTC).isoformat(),
-        "amount_vnd": price.amount_vnd, "exp": int(valid_until.timestamp()),
-    })
-    return Quote(amount_vnd=price.amount_vnd, start_at=start, end_at=end, valid_until=valid_until,
-                 quote_token=token, lines=price.lines)
+    token = sign_quote(
+        settings.quote_secret,
+        {
+            "lot_id": lot_id,
+            "vehicle_type": vehicle_type,
+            "start_at": start.astimezone(UTC).isoformat(),
+            "end_at": end.astimezone(UTC).isoformat(),
+            "amount_vnd": price.amount_vnd,
+            "exp": int(valid_until.timestamp()),
+        },
+    )
+    return Quote(
+        amount_vnd=price.amount_vnd,
+        start_at=start,
+        end_at=end,
+        valid_until=valid_until,
+        quote_token=token,
+        lines=price.lines,
+    )
 
 
 # ---- operators -------------------------------------------------------------------------------------
+
 
 async def own_lot(session: AsyncSession, lot_id: str, operator_id: str, *, lock: bool = False) -> Lot:
     """The operator's lot; another operator's lot is as invisible as a missing one."""
@@ -84,8 +109,10 @@ async def operator_view(session: AsyncSession, lot: Lot) -> OperatorLotOut:
     pools = (await session.execute(select(Pool).where(Pool.lot_id == lot.id).order_by(Pool.vehicle_type))).scalars()
     rates = (await session.execute(select(Rate).where(Rate.lot_id == lot.id).order_by(Rate.vehicle_type))).scalars()
     return OperatorLotOut(
-        **lot_out(lot).model_dump(), operator_id=lot.operator_id,
-        spaces=[SpaceOut.model_validate(s) for s in spaces], pools=[PoolOut.model_validate(p) for p in pools],
+        **lot_out(lot).model_dump(),
+        operator_id=lot.operator_id,
+        spaces=[SpaceOut.model_validate(s) for s in spaces],
+        pools=[PoolOut.model_validate(p) for p in pools],
         rates=[rate_out(r) for r in rates],
     )
 
@@ -109,8 +136,9 @@ async def update_lot(session: AsyncSession, lot: Lot, data: LotUpdate) -> Lot:
     return lot
 
 
-async def list_operator_lots(session: AsyncSession, operator_id: str, *, cursor: str | None, limit: int
-                             ) -> tuple[list[Lot], str | None]:
+async def list_operator_lots(
+    session: AsyncSession, operator_id: str, *, cursor: str | None, limit: int
+) -> tuple[list[Lot], str | None]:
     query = select(Lot).where(Lot.operator_id == operator_id).order_by(Lot.id).limit(limit + 1)
     if cursor:
         query = query.where(Lot.id > decode_cursor(cursor))
@@ -125,12 +153,15 @@ async def add_spaces(session: AsyncSession, lot: Lot, data: SpacesCreate) -> lis
     if len(set(labels)) != len(labels):
         raise Conflict("Two spaces in the request share a label", code="space_label_taken")
     types = {s.vehicle_type.value for s in data.spaces}
-    pooled = (await session.execute(
-        select(Pool.vehicle_type).where(Pool.lot_id == lot.id, Pool.vehicle_type.in_(types))
-    )).scalars().first()
+    pooled = (
+        (await session.execute(select(Pool.vehicle_type).where(Pool.lot_id == lot.id, Pool.vehicle_type.in_(types))))
+        .scalars()
+        .first()
+    )
     if pooled:
-        raise Conflict(f"This lot counts {pooled} places in a pool; it cannot also number them",
-                       code="inventory_kind_conflict")
+        raise Conflict(
+            f"This lot counts {pooled} places in a pool; it cannot also number them", code="inventory_kind_conflict"
+        )
     spaces = [Space(lot_id=lot.id, **s.model_dump()) for s in data.spaces]
     session.add_all(spaces)
     try:
@@ -142,9 +173,11 @@ async def add_spaces(session: AsyncSession, lot: Lot, data: SpacesCreate) -> lis
 
 
 async def add_pool(session: AsyncSession, lot: Lot, data: PoolCreate) -> Pool:
-    numbered = (await session.execute(
-        select(Space.id).where(Space.lot_id == lot.id, Space.vehicle_type == data.vehicle_type.value).limit(1)
-    )).first()
+    numbered = (
+        await session.execute(
+            select(Space.id).where(Space.lot_id == lot.id, Space.vehicle_type == data.vehicle_type.value).limit(1)
+        )
+    ).first()
     if numbered:
         raise Conflict("This lot has numbered spaces for this vehicle type", code="inventory_kind_conflict")
     pool = Pool(lot_id=lot.id, **data.model_dump())
@@ -158,9 +191,9 @@ async def add_pool(session: AsyncSession, lot: Lot, data: PoolCreate) -> Pool:
 
 
 async def own_pool(session: AsyncSession, lot: Lot, pool_id: str) -> Pool:
-    pool = (await session.execute(
-        select(Pool).where(Pool.id == pool_id, Pool.lot_id == lot.id).with_for_update()
-    )).scalar_one_or_none()
+    pool = (
+        await session.execute(select(Pool).where(Pool.id == pool_id, Pool.lot_id == lot.id).with_for_update())
+    ).scalar_one_or_none()
     if pool is None:
         raise NotFound("No such pool in this lot", code="pool_not_found")
     return pool
@@ -182,6 +215,7 @@ async def put_rate(session: AsyncSession, lot: Lot, vehicle_type: str, data: Rat
 
 # ---- people: search and availability -------------------------------------------------------------
 
+
 def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
@@ -195,14 +229,27 @@ def decode_cursor(cursor: str) -> str:
 
 def _search_rule(row: Any) -> RateRule:
     return RateRule(
-        mode=row.rate_mode, day_price_vnd=row.rate_day_price_vnd, night_price_vnd=row.rate_night_price_vnd,
-        tiers=tuple(Tier(**t) for t in row.rate_hourly_tiers or []), daily_cap_vnd=row.rate_daily_cap_vnd,
+        mode=row.rate_mode,
+        day_price_vnd=row.rate_day_price_vnd,
+        night_price_vnd=row.rate_night_price_vnd,
+        tiers=tuple(Tier(**t) for t in row.rate_hourly_tiers or []),
+        daily_cap_vnd=row.rate_daily_cap_vnd,
     )
 
 
 async def search(
-    session: AsyncSession | AsyncConnection, settings: ParkingSettings, *, lat: float, lon: float, radius_m: int,
-    vehicle_type: str, start: datetime, end: datetime, now: datetime, cursor: str | None, limit: int,
+    session: AsyncSession | AsyncConnection,
+    settings: ParkingSettings,
+    *,
+    lat: float,
+    lon: float,
+    radius_m: int,
+    vehicle_type: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    cursor: str | None,
+    limit: int,
 ) -> LotSearchPage:
     """Lots near a point with free places for the window, nearest first (then by id), one page of them.
 
@@ -241,24 +288,50 @@ async def search(
     exp = int(valid_until.timestamp())
     prices: dict[RateRule, Any] = {}
     items = []
-    for distance, row, kind, free, free_accessible in found[offset:offset + limit]:
+    for distance, row, kind, free, free_accessible in found[offset : offset + limit]:
         rule = _search_rule(row)
         price = prices.get(rule)
         if price is None:
             price = prices[rule] = price_window(rule, start, end)
-        token = sign_quote(settings.quote_secret, {
-            "lot_id": row.id, "vehicle_type": vehicle_type, "start_at": start_utc, "end_at": end_utc,
-            "amount_vnd": price.amount_vnd, "exp": exp,
-        })
-        items.append({
-            "id": row.id, "name": row.name, "address": row.address, "lat": row.lat, "lon": row.lon,
-            "photo_url": row.photo_url, "opens_at": row.opens_at, "closes_at": row.closes_at,
-            "open_24h": row.opens_at is None, "cancellation_cutoff_minutes": row.cancellation_cutoff_minutes,
-            "overstay_grace_minutes": row.overstay_grace_minutes, "distance_m": round(distance),
-            "vehicle_type": vehicle_type, "kind": kind, "free": free, "free_accessible": free_accessible,
-            "quote": {"amount_vnd": price.amount_vnd, "start_at": start, "end_at": end, "valid_until": valid_until,
-                      "quote_token": token, "lines": price.lines},
-        })
+        token = sign_quote(
+            settings.quote_secret,
+            {
+                "lot_id": row.id,
+                "vehicle_type": vehicle_type,
+                "start_at": start_utc,
+                "end_at": end_utc,
+                "amount_vnd": price.amount_vnd,
+                "exp": exp,
+            },
+        )
+        items.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "address": row.address,
+                "lat": row.lat,
+                "lon": row.lon,
+                "photo_url": row.photo_url,
+                "opens_at": row.opens_at,
+                "closes_at": row.closes_at,
+                "open_24h": row.opens_at is None,
+                "cancellation_cutoff_minutes": row.cancellation_cutoff_minutes,
+                "overstay_grace_minutes": row.overstay_grace_minutes,
+                "distance_m": round(distance),
+                "vehicle_type": vehicle_type,
+                "kind": kind,
+                "free": free,
+                "free_accessible": free_accessible,
+                "quote": {
+                    "amount_vnd": price.amount_vnd,
+                    "start_at": start,
+                    "end_at": end,
+                    "valid_until": valid_until,
+                    "quote_token": token,
+                    "lines": price.lines,
+                },
+            }
+        )
     more = offset + limit < len(found)
     return LotSearchPage.model_validate(
         {"items": items, "next_cursor": encode_cursor(str(offset + limit)) if more else None}
@@ -272,8 +345,15 @@ async def get_lot(session: AsyncSession, lot_id: str) -> Lot:
     return lot
 
 
-async def availability(session: AsyncSession, settings: ParkingSettings, lot: Lot, vehicle_type: str,
-                       start: datetime, end: datetime, now: datetime) -> Availability:
+async def availability(
+    session: AsyncSession,
+    settings: ParkingSettings,
+    lot: Lot,
+    vehicle_type: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Availability:
     rate = await session.get(Rate, (lot.id, vehicle_type))
     quote = make_quote(settings, lot.id, vehicle_type, rate, start, end, now) if rate else None
     base = {"lot_id": lot.id, "vehicle_type": vehicle_type, "start_at": start, "end_at": end, "quote": quote}
@@ -285,5 +365,10 @@ async def availability(session: AsyncSession, settings: ParkingSettings, lot: Lo
     if not total:
         return Availability(**base, kind="none", total=0, free=0)
     free: Sequence[Space] = await repo.free_spaces(session, lot.id, vehicle_type, start, end, now)
-    return Availability(**base, kind="spaces", total=total, free=len(free),
-                        free_spaces=[FreeSpace(id=s.id, label=s.label, accessible=s.accessible) for s in free])
+    return Availability(
+        **base,
+        kind="spaces",
+        total=total,
+        free=len(free),
+        free_spaces=[FreeSpace(id=s.id, label=s.label, accessible=s.accessible) for s in free],
+    )

@@ -43,7 +43,8 @@ async def lock_lot_spaces(session: AsyncSession, lot_id: str) -> None:
 
 async def unpaid_holds(session: AsyncSession, sub: str, now: datetime) -> int:
     result = await session.execute(
-        select(func.count()).select_from(Reservation)
+        select(func.count())
+        .select_from(Reservation)
         .where(Reservation.user_sub == sub, Reservation.status == PENDING, Reservation.hold_expires_at > now)
     )
     return int(result.scalar_one())
@@ -64,8 +65,10 @@ async def expire_lapsed(session: AsyncSession, now: datetime, *, lot_id: str | N
     bookings = [rid for rid, kind in rows if kind == "booking"]
     if bookings:
         await session.execute(
-            update(Reservation).where(Reservation.id.in_(bookings), Reservation.status == PENDING)
-            .values(status=EXPIRED, updated_at=now).execution_options(synchronize_session=False)
+            update(Reservation)
+            .where(Reservation.id.in_(bookings), Reservation.status == PENDING)
+            .values(status=EXPIRED, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
     return bookings
 
@@ -83,16 +86,18 @@ async def pool_has_room(session: AsyncSession, pool: Pool, start: datetime, end:
     return peak < pool.capacity
 
 
-async def space_is_free(session: AsyncSession, space_id: str, start: datetime, end: datetime, now: datetime,
-                        *, ignore: str | None = None) -> bool:
+async def space_is_free(
+    session: AsyncSession, space_id: str, start: datetime, end: datetime, now: datetime, *, ignore: str | None = None
+) -> bool:
     query = select(Occupancy.id).where(Occupancy.space_id == space_id, overlapping(start, end), taking(now))
     if ignore:
         query = query.where(Occupancy.id != ignore)
     return (await session.execute(query.limit(1))).first() is None
 
 
-async def taken_among(session: AsyncSession, space_ids: Sequence[str], start: datetime, end: datetime,
-                      now: datetime) -> set[str]:
+async def taken_among(
+    session: AsyncSession, space_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+) -> set[str]:
     """Which of these spaces are taken at some instant of the window (one query for all candidates)."""
     query = select(Occupancy.space_id).where(Occupancy.space_id.in_(space_ids), overlapping(start, end), taking(now))
     return {row[0] for row in (await session.execute(query)).all()}
@@ -168,8 +173,11 @@ async def lapsed_unpaid_charges(session: AsyncSession, limit: int = 100) -> Sequ
     result = await session.execute(
         select(Charge)
         .join(Occupancy, Occupancy.id == Charge.occupancy_id)
-        .where(Charge.status.in_(("requires_action", "processing")), Charge.cancel_requested.is_(False),
-               Occupancy.status == FREED)
+        .where(
+            Charge.status.in_(("requires_action", "processing")),
+            Charge.cancel_requested.is_(False),
+            Occupancy.status == FREED,
+        )
         .limit(limit)
     )
     return result.scalars().all()

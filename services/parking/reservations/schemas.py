@@ -17,10 +17,12 @@ class ReservationCreate(BaseModel):
     plate_number: str = Field(min_length=1, max_length=40, examples=["43A-123.45", "43-B1 123.45"])
     start_at: datetime
     end_at: datetime
-    space_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                 description="A numbered space to book; omit to take any free one")
-    quote_token: str | None = Field(default=None, max_length=2000,
-                                    description="Book at a quote's price while the quote is valid")
+    space_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A numbered space to book; omit to take any free one"
+    )
+    quote_token: str | None = Field(
+        default=None, max_length=2000, description="Book at a quote's price while the quote is valid"
+    )
 
     @field_validator("plate_number")
     @classmethod
@@ -74,8 +76,9 @@ class PaymentBrief(BaseModel):
     next_action: NextAction | None = None
 
 
-ReservationStatus = Literal["pending_payment", "confirmed", "checked_in", "completed", "expired", "released",
-                            "canceled"]
+ReservationStatus = Literal[
+    "pending_payment", "confirmed", "checked_in", "completed", "expired", "released", "canceled"
+]
 
 
 class ReservationOut(BaseModel):

@@ -65,13 +65,19 @@ OPEN_PAYMENT = ("requires_action", "processing")
 
 # ---- presentation -----------------------------------------------------------------------------------
 
+
 def payment_brief(charge: Charge) -> PaymentBrief:
     next_action = None
     if charge.next_action_url and charge.status in OPEN_PAYMENT:
         next_action = NextAction(type="redirect_to_url", url=charge.next_action_url)
-    return PaymentBrief(id=charge.id, kind=charge.kind, status=charge.status,  # type: ignore[arg-type]
-                        amount_vnd=charge.amount_vnd, amount_refunded_vnd=charge.amount_refunded_vnd,
-                        next_action=next_action)
+    return PaymentBrief(
+        id=charge.id,
+        kind=charge.kind,
+        status=charge.status,  # type: ignore[arg-type]
+        amount_vnd=charge.amount_vnd,
+        amount_refunded_vnd=charge.amount_refunded_vnd,
+        next_action=next_action,
+    )
 
 
 def effective_status(reservation: Reservation, now: datetime) -> str:
@@ -83,29 +89,50 @@ def effective_status(reservation: Reservation, now: datetime) -> str:
 
 async def present(session: AsyncSession, reservations: Sequence[Reservation], now: datetime) -> list[ReservationOut]:
     ids = [r.id for r in reservations]
-    lots = {lot.id: lot for lot in (await session.execute(
-        select(Lot).where(Lot.id.in_({r.lot_id for r in reservations})))).scalars()} if ids else {}
+    lots = (
+        {
+            lot.id: lot
+            for lot in (
+                await session.execute(select(Lot).where(Lot.id.in_({r.lot_id for r in reservations})))
+            ).scalars()
+        }
+        if ids
+        else {}
+    )
     space_ids = {r.space_id for r in reservations if r.space_id}
-    spaces = {s.id: s for s in (await session.execute(
-        select(Space).where(Space.id.in_(space_ids)))).scalars()} if space_ids else {}
+    spaces = (
+        {s.id: s for s in (await session.execute(select(Space).where(Space.id.in_(space_ids)))).scalars()}
+        if space_ids
+        else {}
+    )
     charges = await repo.charges_of(session, ids)
     out = []
     for r in reservations:
         lot, space, mine = lots[r.lot_id], spaces.get(r.space_id or ""), charges[r.id]
         booking = next((c for c in mine if c.kind == "booking"), None)
         status = effective_status(r, now)
-        out.append(ReservationOut(
-            id=r.id, status=status,  # type: ignore[arg-type]
-            lot=LotBrief(id=lot.id, name=lot.name, address=lot.address, lat=lot.lat, lon=lot.lon),
-            space=SpaceBrief(id=space.id, label=space.label, accessible=space.accessible) if space else None,
-            vehicle_type=r.vehicle_type,  # type: ignore[arg-type]
-            plate_number=r.plate_number, plate_normalized=r.plate_normalized, start_at=r.start_at, end_at=r.end_at,
-            amount_vnd=r.amount_vnd, refunded_vnd=sum(c.amount_refunded_vnd for c in mine),
-            payment=payment_brief(booking) if booking else None, payments=[payment_brief(c) for c in mine],
-            hold_expires_at=r.hold_expires_at if status == PENDING else None,
-            checked_in_at=r.checked_in_at, checked_out_at=r.checked_out_at, canceled_at=r.canceled_at,
-            created_at=r.created_at,
-        ))
+        out.append(
+            ReservationOut(
+                id=r.id,
+                status=status,  # type: ignore[arg-type]
+                lot=LotBrief(id=lot.id, name=lot.name, address=lot.address, lat=lot.lat, lon=lot.lon),
+                space=SpaceBrief(id=space.id, label=space.label, accessible=space.accessible) if space else None,
+                vehicle_type=r.vehicle_type,  # type: ignore[arg-type]
+                plate_number=r.plate_number,
+                plate_normalized=r.plate_normalized,
+                start_at=r.start_at,
+                end_at=r.end_at,
+                amount_vnd=r.amount_vnd,
+                refunded_vnd=sum(c.amount_refunded_vnd for c in mine),
+                payment=payment_brief(booking) if booking else None,
+                payments=[payment_brief(c) for c in mine],
+                hold_expires_at=r.hold_expires_at if status == PENDING else None,
+                checked_in_at=r.checked_in_at,
+                checked_out_at=r.checked_out_at,
+                canceled_at=r.canceled_at,
+                created_at=r.created_at,
+            )
+        )
     return out
 
 
@@ -114,6 +141,7 @@ async def present_one(session: AsyncSession, reservation: Reservation, now: date
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
 
 def payments_of(app: FastAPI) -> PaymentsClient:
     client: PaymentsClient = app.state.payments
@@ -125,8 +153,15 @@ def describe(lot: Lot, start: datetime, end: datetime, what: str = "Parking") ->
     return f"{what} at {lot.name}, {a:%d/%m %H:%M}-{b:%d/%m %H:%M}"[:300]
 
 
-async def _claim_candidates(session: AsyncSession, lot_id: str, pool: Pool | None, candidates: Sequence[str],
-                            start: datetime, end: datetime, now: datetime) -> tuple[Pool | None, list[str]] | None:
+async def _claim_candidates(
+    session: AsyncSession,
+    lot_id: str,
+    pool: Pool | None,
+    candidates: Sequence[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> tuple[Pool | None, list[str]] | None:
     """Queue on the place's lock (the pool's row, or the lot's numbered spaces), then check what is free
     against committed rows. Under contention most bookers learn here, with two statements and before
     writing anything, that the last places went while they waited.
@@ -153,8 +188,9 @@ def _gone(pool: Pool | None, space_id: str | None) -> Conflict:
     return Conflict("No free space in this lot for the window", code="no_free_space")
 
 
-async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None,
-                      free: Sequence[str]) -> Occupancy | None:
+async def _take_place(
+    session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None, free: Sequence[str]
+) -> Occupancy | None:
     """Insert the occupancy (under the lock _claim_candidates took); the database has the last word."""
     if pool is not None:
         occupancy = Occupancy(**fields, space_id=None)
@@ -166,16 +202,36 @@ async def _take_place(session: AsyncSession, fields: dict[str, Any], *, pool: Po
     return None
 
 
-async def _request_payment(app: FastAPI, session: AsyncSession, reservation: Reservation, *, kind: str,
-                           amount: int, description: str, key: str, occupancy_id: str | None) -> tuple[Charge, Payment]:
+async def _request_payment(
+    app: FastAPI,
+    session: AsyncSession,
+    reservation: Reservation,
+    *,
+    kind: str,
+    amount: int,
+    description: str,
+    key: str,
+    occupancy_id: str | None,
+) -> tuple[Charge, Payment]:
     payment = await payments_of(app).create(
-        PaymentCreate(amount_vnd=amount, purpose="parking", reference=reservation.id,
-                      payer_sub=reservation.user_sub, description=description),
+        PaymentCreate(
+            amount_vnd=amount,
+            purpose="parking",
+            reference=reservation.id,
+            payer_sub=reservation.user_sub,
+            description=description,
+        ),
         idempotency_key=key,
     )
-    charge = Charge(id=payment.id, reservation_id=reservation.id, occupancy_id=occupancy_id, kind=kind,
-                    amount_vnd=amount, status=payment.status,
-                    next_action_url=payment.next_action.url if payment.next_action else None)
+    charge = Charge(
+        id=payment.id,
+        reservation_id=reservation.id,
+        occupancy_id=occupancy_id,
+        kind=kind,
+        amount_vnd=amount,
+        status=payment.status,
+        next_action_url=payment.next_action.url if payment.next_action else None,
+    )
     session.add(charge)
     await session.flush()
     return charge, payment
@@ -196,9 +252,12 @@ def _quoted_amount(settings: ParkingSettings, token: str, data: ReservationCreat
     quote = read_quote(settings.quote_secret, token)
     if quote is None:
         raise field_error("body.quote_token", "not a quote this service gave")
-    same = (quote.get("lot_id") == data.lot_id and quote.get("vehicle_type") == data.vehicle_type.value
-            and quote.get("start_at") == data.start_at.astimezone(UTC).isoformat()
-            and quote.get("end_at") == data.end_at.astimezone(UTC).isoformat())
+    same = (
+        quote.get("lot_id") == data.lot_id
+        and quote.get("vehicle_type") == data.vehicle_type.value
+        and quote.get("start_at") == data.start_at.astimezone(UTC).isoformat()
+        and quote.get("end_at") == data.end_at.astimezone(UTC).isoformat()
+    )
     if not same:
         raise field_error("body.quote_token", "the quote is for another lot, vehicle type or window")
     if int(quote.get("exp", 0)) < now.timestamp():
@@ -208,8 +267,10 @@ def _quoted_amount(settings: ParkingSettings, token: str, data: ReservationCreat
 
 # ---- reserve ----------------------------------------------------------------------------------------
 
-async def create_reservation(app: FastAPI, session: AsyncSession, principal: Principal, data: ReservationCreate,
-                             now: datetime) -> ReservationOut:
+
+async def create_reservation(
+    app: FastAPI, session: AsyncSession, principal: Principal, data: ReservationCreate, now: datetime
+) -> ReservationOut:
     settings: ParkingSettings = app.state.settings
     lot = await session.get(Lot, data.lot_id)
     if lot is None:
@@ -225,8 +286,9 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
         if space is None or space.lot_id != lot.id:
             raise field_error("body.space_id", "no such space in this lot", "not_found")
         if space.vehicle_type != vehicle:
-            raise field_error("body.space_id", f"this space is for {space.vehicle_type}, not {vehicle}",
-                              "wrong_vehicle_type")
+            raise field_error(
+                "body.space_id", f"this space is for {space.vehicle_type}, not {vehicle}", "wrong_vehicle_type"
+            )
     if rate is None:
         raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     if pool is None and data.space_id is None:
@@ -247,8 +309,9 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
     if data.space_id is not None and not await repo.space_is_free(session, data.space_id, start, end, now):
         raise Conflict("This space is taken for the window", code="space_taken")
 
-    claimed = await _claim_candidates(session, lot.id, pool, [data.space_id] if data.space_id else candidates,
-                                      start, end, now)
+    claimed = await _claim_candidates(
+        session, lot.id, pool, [data.space_id] if data.space_id else candidates, start, end, now
+    )
     if claimed is None:
         raise _gone(pool, data.space_id)
     pool, free = claimed
@@ -260,38 +323,66 @@ async def create_reservation(app: FastAPI, session: AsyncSession, principal: Pri
 
     hold_until = now + timedelta(seconds=settings.hold_ttl_s)
     reservation = Reservation(
-        lot_id=lot.id, user_sub=principal.sub, client_id=principal.client_id, vehicle_type=vehicle,
-        plate_number=data.plate_number, plate_normalized=normalise_plate(data.plate_number),
-        space_id=data.space_id, pool_id=pool.id if pool else None, start_at=start, end_at=end,
-        status=PENDING if amount else CONFIRMED, amount_vnd=amount, hold_expires_at=hold_until if amount else None,
-        created_at=now, updated_at=now,
+        lot_id=lot.id,
+        user_sub=principal.sub,
+        client_id=principal.client_id,
+        vehicle_type=vehicle,
+        plate_number=data.plate_number,
+        plate_normalized=normalise_plate(data.plate_number),
+        space_id=data.space_id,
+        pool_id=pool.id if pool else None,
+        start_at=start,
+        end_at=end,
+        status=PENDING if amount else CONFIRMED,
+        amount_vnd=amount,
+        hold_expires_at=hold_until if amount else None,
+        created_at=now,
+        updated_at=now,
     )
     session.add(reservation)
     await session.flush()
-    fields = {"reservation_id": reservation.id, "lot_id": lot.id, "pool_id": reservation.pool_id,
-              "kind": "booking", "start_at": start, "end_at": end, "status": HELD if amount else BOOKED,
-              "hold_expires_at": hold_until if amount else None}
+    fields = {
+        "reservation_id": reservation.id,
+        "lot_id": lot.id,
+        "pool_id": reservation.pool_id,
+        "kind": "booking",
+        "start_at": start,
+        "end_at": end,
+        "status": HELD if amount else BOOKED,
+        "hold_expires_at": hold_until if amount else None,
+    }
     occupancy = await _take_place(session, fields, pool=pool, free=free)
     if occupancy is None:  # the exclusion constraint's word (a booking that skipped the lock)
         raise _gone(pool, data.space_id)
     reservation.space_id = occupancy.space_id
     if amount:
         _, payment = await _request_payment(
-            app, session, reservation, kind="booking", amount=amount, description=describe(lot, start, end),
-            key=f"parking-{reservation.id}-booking", occupancy_id=occupancy.id,
+            app,
+            session,
+            reservation,
+            kind="booking",
+            amount=amount,
+            description=describe(lot, start, end),
+            key=f"parking-{reservation.id}-booking",
+            occupancy_id=occupancy.id,
         )
         reservation.hold_expires_at = occupancy.hold_expires_at = _hold_until(settings, now, payment)
-    await app.state.outbox.add(session, "parking.reservation.created",
-                               {"reservation_id": reservation.id, "lot_id": lot.id, "sub": principal.sub,
-                                "status": reservation.status}, subject=reservation.id)
+    await app.state.outbox.add(
+        session,
+        "parking.reservation.created",
+        {"reservation_id": reservation.id, "lot_id": lot.id, "sub": principal.sub, "status": reservation.status},
+        subject=reservation.id,
+    )
     await session.flush()
     return await present_one(session, reservation, now)
 
 
 # ---- read -------------------------------------------------------------------------------------------
 
-async def visible_reservation(session: AsyncSession, principal: Principal, reservation_id: str, *,
-                              lock: bool = False) -> Reservation:
+
+async def visible_reservation(
+    session: AsyncSession, principal: Principal, reservation_id: str, *, lock: bool = False
+) -> Reservation:
     """The reservation if the caller owns it or operates its lot; 404 otherwise (no hint it exists)."""
     query = select(Reservation).where(Reservation.id == reservation_id)
     if lock:
@@ -307,8 +398,9 @@ async def visible_reservation(session: AsyncSession, principal: Principal, reser
     raise NotFound("No such reservation", code="reservation_not_found")
 
 
-async def own_reservation(session: AsyncSession, principal: Principal, reservation_id: str, *,
-                          lock: bool = True) -> Reservation:
+async def own_reservation(
+    session: AsyncSession, principal: Principal, reservation_id: str, *, lock: bool = True
+) -> Reservation:
     query = select(Reservation).where(Reservation.id == reservation_id)
     if lock:
         query = query.with_for_update()
@@ -331,9 +423,16 @@ def _decode(cursor: str) -> list[str]:
         raise field_error("query.cursor", "not a cursor this API gave") from None
 
 
-async def list_reservations(session: AsyncSession, now: datetime, *, sub: str | None = None,
-                            lot_id: str | None = None, upcoming: bool, cursor: str | None,
-                            limit: int) -> ReservationPage:
+async def list_reservations(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    sub: str | None = None,
+    lot_id: str | None = None,
+    upcoming: bool,
+    cursor: str | None,
+    limit: int,
+) -> ReservationPage:
     query = select(Reservation)
     if sub is not None:
         query = query.where(Reservation.user_sub == sub)
@@ -342,20 +441,23 @@ async def list_reservations(session: AsyncSession, now: datetime, *, sub: str | 
     if upcoming:
         # Soonest first; lapsed holds are not upcoming.
         query = query.where(repo.upcoming_filter(now)).where(
-            (Reservation.status != PENDING) | (Reservation.hold_expires_at > now))
+            (Reservation.status != PENDING) | (Reservation.hold_expires_at > now)
+        )
         order = (Reservation.start_at, Reservation.id)
         if cursor:
             at, rid = _decode(cursor)
             when = datetime.fromisoformat(at)
             query = query.where(
-                (Reservation.start_at > when) | ((Reservation.start_at == when) & (Reservation.id > rid)))
+                (Reservation.start_at > when) | ((Reservation.start_at == when) & (Reservation.id > rid))
+            )
         query = query.order_by(*order)
     else:
         if cursor:
             at, rid = _decode(cursor)
             when = datetime.fromisoformat(at)
             query = query.where(
-                (Reservation.created_at < when) | ((Reservation.created_at == when) & (Reservation.id < rid)))
+                (Reservation.created_at < when) | ((Reservation.created_at == when) & (Reservation.id < rid))
+            )
         query = query.order_by(Reservation.created_at.desc(), Reservation.id.desc())
     rows = list((await session.execute(query.limit(limit + 1))).scalars())
     more, rows = len(rows) > limit, rows[:limit]
@@ -368,13 +470,15 @@ async def list_reservations(session: AsyncSession, now: datetime, *, sub: str | 
 
 # ---- cancel -----------------------------------------------------------------------------------------
 
+
 async def _refund(app: FastAPI, charge: Charge, reason: str, key: str) -> None:
     remaining = charge.amount_vnd - charge.amount_refunded_vnd
     if remaining <= 0:
         return
     try:
-        refund = await payments_of(app).refund(charge.id, RefundCreate(amount_vnd=remaining, reason=reason),
-                                               idempotency_key=key)
+        refund = await payments_of(app).refund(
+            charge.id, RefundCreate(amount_vnd=remaining, reason=reason), idempotency_key=key
+        )
     except PaymentsError as exc:
         if exc.code == "refund_exceeds_remaining":  # refunded already (an earlier attempt)
             charge.amount_refunded_vnd = charge.amount_vnd
@@ -393,8 +497,9 @@ async def _cancel_open_payment(app: FastAPI, charge: Charge) -> None:
     charge.cancel_requested = True
 
 
-async def cancel_reservation(app: FastAPI, session: AsyncSession, principal: Principal, reservation_id: str,
-                             now: datetime) -> ReservationOut:
+async def cancel_reservation(
+    app: FastAPI, session: AsyncSession, principal: Principal, reservation_id: str, now: datetime
+) -> ReservationOut:
     reservation = await own_reservation(session, principal, reservation_id)
     if reservation.status == CANCELED:
         return await present_one(session, reservation, now)
@@ -413,17 +518,27 @@ async def cancel_reservation(app: FastAPI, session: AsyncSession, principal: Pri
         elif charge.status in MONEY_TAKEN and refundable:
             await _refund(app, charge, "Reservation canceled before the start", f"parking-{charge.id}-cancel")
     reservation.status, reservation.canceled_at, reservation.updated_at = CANCELED, now, now
-    await app.state.outbox.add(session, "parking.reservation.canceled",
-                               {"reservation_id": reservation.id, "sub": reservation.user_sub,
-                                "refunded": refundable}, subject=reservation.id)
+    await app.state.outbox.add(
+        session,
+        "parking.reservation.canceled",
+        {"reservation_id": reservation.id, "sub": reservation.user_sub, "refunded": refundable},
+        subject=reservation.id,
+    )
     await session.flush()
     return await present_one(session, reservation, now)
 
 
 # ---- extend -----------------------------------------------------------------------------------------
 
-async def extension_quote(session: AsyncSession, settings: ParkingSettings, principal: Principal,
-                          reservation_id: str, end_at: datetime, now: datetime) -> Quote:
+
+async def extension_quote(
+    session: AsyncSession,
+    settings: ParkingSettings,
+    principal: Principal,
+    reservation_id: str,
+    end_at: datetime,
+    now: datetime,
+) -> Quote:
     """The price of the added time; it holds nothing (booking the extension does)."""
     reservation = await own_reservation(session, principal, reservation_id, lock=False)
     if end_at.tzinfo is None:
@@ -445,8 +560,9 @@ async def extension_quote(session: AsyncSession, settings: ParkingSettings, prin
     return full.model_copy(update={"amount_vnd": added, "start_at": reservation.end_at, "end_at": end_at})
 
 
-async def extend_reservation(app: FastAPI, session: AsyncSession, principal: Principal, reservation_id: str,
-                             data: ExtensionCreate, now: datetime) -> ExtensionOut:
+async def extend_reservation(
+    app: FastAPI, session: AsyncSession, principal: Principal, reservation_id: str, data: ExtensionCreate, now: datetime
+) -> ExtensionOut:
     settings: ParkingSettings = app.state.settings
     reservation = await own_reservation(session, principal, reservation_id)
     if reservation.status not in (CONFIRMED, CHECKED_IN):
@@ -474,45 +590,71 @@ async def extend_reservation(app: FastAPI, session: AsyncSession, principal: Pri
     amount = max(0, _price(rate, reservation.start_at, new_end) - before)
     await repo.expire_lapsed(session, now, lot_id=lot.id)
     hold_until = now + timedelta(seconds=settings.hold_ttl_s)
-    fields = {"reservation_id": reservation.id, "lot_id": lot.id, "pool_id": reservation.pool_id,
-              "kind": "extension", "start_at": reservation.end_at, "end_at": new_end,
-              "status": HELD if amount else BOOKED, "hold_expires_at": hold_until if amount else None}
+    fields = {
+        "reservation_id": reservation.id,
+        "lot_id": lot.id,
+        "pool_id": reservation.pool_id,
+        "kind": "extension",
+        "start_at": reservation.end_at,
+        "end_at": new_end,
+        "status": HELD if amount else BOOKED,
+        "hold_expires_at": hold_until if amount else None,
+    }
     pool = await session.get(Pool, reservation.pool_id) if reservation.pool_id else None
-    claimed = await _claim_candidates(session, lot.id, pool, [reservation.space_id] if reservation.space_id else [],
-                                      reservation.end_at, new_end, now)
+    claimed = await _claim_candidates(
+        session, lot.id, pool, [reservation.space_id] if reservation.space_id else [], reservation.end_at, new_end, now
+    )
     occupancy = await _take_place(session, fields, pool=claimed[0], free=claimed[1]) if claimed else None
     if occupancy is None:
         raise Conflict("The place is not free for the added time", code="extension_unavailable")
     charge = None
     if amount:
         charge, payment = await _request_payment(
-            app, session, reservation, kind="extension", amount=amount,
+            app,
+            session,
+            reservation,
+            kind="extension",
+            amount=amount,
             description=describe(lot, reservation.end_at, new_end, "Parking extension"),
-            key=f"parking-{reservation.id}-extension-{occupancy.id}", occupancy_id=occupancy.id,
+            key=f"parking-{reservation.id}-extension-{occupancy.id}",
+            occupancy_id=occupancy.id,
         )
         occupancy.hold_expires_at = _hold_until(settings, now, payment)
     else:
         reservation.end_at, reservation.updated_at = new_end, now
     await session.flush()
-    return ExtensionOut(id=occupancy.id, reservation_id=reservation.id, start_at=occupancy.start_at,
-                        end_at=occupancy.end_at, amount_vnd=amount,
-                        status="pending_payment" if amount else "confirmed",
-                        payment=payment_brief(charge) if charge else None,
-                        hold_expires_at=occupancy.hold_expires_at if amount else None)
+    return ExtensionOut(
+        id=occupancy.id,
+        reservation_id=reservation.id,
+        start_at=occupancy.start_at,
+        end_at=occupancy.end_at,
+        amount_vnd=amount,
+        status="pending_payment" if amount else "confirmed",
+        payment=payment_brief(charge) if charge else None,
+        hold_expires_at=occupancy.hold_expires_at if amount else None,
+    )
 
 
 # ---- operator: check in and out ---------------------------------------------------------------------
 
+
 async def _by_plate(session: AsyncSession, lot: Lot, plate: str, statuses: tuple[str, ...]) -> list[Reservation]:
     result = await session.execute(
-        select(Reservation).where(Reservation.lot_id == lot.id, Reservation.plate_normalized == normalise_plate(plate),
-                                  Reservation.status.in_(statuses)).order_by(Reservation.start_at).with_for_update()
+        select(Reservation)
+        .where(
+            Reservation.lot_id == lot.id,
+            Reservation.plate_normalized == normalise_plate(plate),
+            Reservation.status.in_(statuses),
+        )
+        .order_by(Reservation.start_at)
+        .with_for_update()
     )
     return list(result.scalars())
 
 
-async def check_in(session: AsyncSession, settings: ParkingSettings, lot: Lot, plate: str,
-                   now: datetime) -> ReservationOut:
+async def check_in(
+    session: AsyncSession, settings: ParkingSettings, lot: Lot, plate: str, now: datetime
+) -> ReservationOut:
     early = timedelta(minutes=settings.early_check_in_minutes)
     for reservation in await _by_plate(session, lot, plate, (CONFIRMED,)):
         if reservation.start_at - early <= now < reservation.end_at:
@@ -535,47 +677,61 @@ async def check_out(app: FastAPI, session: AsyncSession, lot: Lot, plate: str, n
         rate = await session.get(Rate, (lot.id, reservation.vehicle_type))
         amount = 0
         if rate is not None:
-            amount = max(0, _price(rate, reservation.start_at, now) - _price(rate, reservation.start_at,
-                                                                               reservation.end_at))
+            amount = max(
+                0, _price(rate, reservation.start_at, now) - _price(rate, reservation.start_at, reservation.end_at)
+            )
         if amount:
             charge, _ = await _request_payment(
-                app, session, reservation, kind="overstay", amount=amount,
+                app,
+                session,
+                reservation,
+                kind="overstay",
+                amount=amount,
                 description=describe(lot, reservation.end_at, now, "Parking overstay"),
-                key=f"parking-{reservation.id}-overstay", occupancy_id=None,
+                key=f"parking-{reservation.id}-overstay",
+                occupancy_id=None,
             )
     else:
         minutes = 0
     await session.flush()
-    return {"reservation": await present_one(session, reservation, now), "overstay_minutes": minutes,
-            "overstay_payment": payment_brief(charge) if charge else None}
+    return {
+        "reservation": await present_one(session, reservation, now),
+        "overstay_minutes": minutes,
+        "overstay_payment": payment_brief(charge) if charge else None,
+    }
 
 
 # ---- payment outcomes -------------------------------------------------------------------------------
+
 
 class NotYetKnown(RuntimeError):
     """A payment event for a reservation not committed yet: raising makes the consumer retry later."""
 
 
-async def on_payment_event(app: FastAPI, session: AsyncSession, event_type: str, data: dict[str, Any],
-                           now: datetime) -> None:
+async def on_payment_event(
+    app: FastAPI, session: AsyncSession, event_type: str, data: dict[str, Any], now: datetime
+) -> None:
     from shared.clients.payments import PaymentEventData
 
     event = PaymentEventData.model_validate(data)
     if event.purpose != "parking":
         return
-    charge = (await session.execute(select(Charge).where(Charge.id == event.payment_id).with_for_update())
-              ).scalar_one_or_none()
+    charge = (
+        await session.execute(select(Charge).where(Charge.id == event.payment_id).with_for_update())
+    ).scalar_one_or_none()
     if charge is None:
         if await session.get(Reservation, event.reference) is None:
             raise NotYetKnown(f"reservation {event.reference} unknown (yet)")
         log.warning("payment_event_unknown_payment", payment_id=event.payment_id, reference=event.reference)
         return
-    reservation = (await session.execute(
-        select(Reservation).where(Reservation.id == charge.reservation_id).with_for_update())).scalar_one()
+    reservation = (
+        await session.execute(select(Reservation).where(Reservation.id == charge.reservation_id).with_for_update())
+    ).scalar_one()
     occupancy = None
     if charge.occupancy_id:
-        occupancy = (await session.execute(
-            select(Occupancy).where(Occupancy.id == charge.occupancy_id).with_for_update())).scalar_one()
+        occupancy = (
+            await session.execute(select(Occupancy).where(Occupancy.id == charge.occupancy_id).with_for_update())
+        ).scalar_one()
     if event_type == "payment.refunded":
         charge.amount_refunded_vnd = max(charge.amount_refunded_vnd, event.amount_refunded_vnd)
         if event.status in MONEY_TAKEN:
@@ -599,36 +755,50 @@ async def on_payment_event(app: FastAPI, session: AsyncSession, event_type: str,
             reservation.status, reservation.updated_at = RELEASED, now
 
 
-async def _settle_success(app: FastAPI, session: AsyncSession, reservation: Reservation, occupancy: Occupancy,
-                          charge: Charge, now: datetime) -> None:
+async def _settle_success(
+    app: FastAPI, session: AsyncSession, reservation: Reservation, occupancy: Occupancy, charge: Charge, now: datetime
+) -> None:
     booking = occupancy.kind == "booking"
     if occupancy.status == FREED:
         taken_back = reservation.status != CANCELED and await repo.reinstate(session, occupancy, now)
         if not taken_back:
             # Paid after the hold lapsed and the place went to someone else (or after a cancel): refund.
-            await _refund(app, charge, "The hold lapsed before payment and the place was taken",
-                          f"parking-{charge.id}-late")
-            await app.state.outbox.add(session, "parking.payment.refunded_late",
-                                       {"reservation_id": reservation.id, "payment_id": charge.id},
-                                       subject=reservation.id)
+            await _refund(
+                app, charge, "The hold lapsed before payment and the place was taken", f"parking-{charge.id}-late"
+            )
+            await app.state.outbox.add(
+                session,
+                "parking.payment.refunded_late",
+                {"reservation_id": reservation.id, "payment_id": charge.id},
+                subject=reservation.id,
+            )
             return
     occupancy.status, occupancy.hold_expires_at = BOOKED, None
     if booking:
         if reservation.status in (PENDING, EXPIRED, RELEASED):
             reservation.status, reservation.hold_expires_at, reservation.updated_at = CONFIRMED, None, now
-            await app.state.outbox.add(session, "parking.reservation.confirmed",
-                                       {"reservation_id": reservation.id, "sub": reservation.user_sub},
-                                       subject=reservation.id)
+            await app.state.outbox.add(
+                session,
+                "parking.reservation.confirmed",
+                {"reservation_id": reservation.id, "sub": reservation.user_sub},
+                subject=reservation.id,
+            )
             lot = await session.get(Lot, reservation.lot_id)
             when = reservation.start_at.astimezone(LOCAL)
-            await app.state.outbox.add(session, "notification.requested", {
-                "sub": reservation.user_sub, "kind": "parking.confirmed",
-                "message": {
-                    "vi": f"Đã xác nhận chỗ đỗ xe tại {lot.name if lot else ''} lúc {when:%H:%M %d/%m}.",
-                    "en": f"Parking confirmed at {lot.name if lot else ''} from {when:%H:%M %d/%m}.",
+            await app.state.outbox.add(
+                session,
+                "notification.requested",
+                {
+                    "sub": reservation.user_sub,
+                    "kind": "parking.confirmed",
+                    "message": {
+                        "vi": f"Đã xác nhận chỗ đỗ xe tại {lot.name if lot else ''} lúc {when:%H:%M %d/%m}.",
+                        "en": f"Parking confirmed at {lot.name if lot else ''} from {when:%H:%M %d/%m}.",
+                    },
+                    "dedupe_key": f"parking-confirmed-{reservation.id}",
                 },
-                "dedupe_key": f"parking-confirmed-{reservation.id}",
-            }, subject=reservation.id)
+                subject=reservation.id,
+            )
     else:
         reservation.end_at = max(reservation.end_at, occupancy.end_at)
         reservation.amount_vnd += charge.amount_vnd
@@ -636,6 +806,7 @@ async def _settle_success(app: FastAPI, session: AsyncSession, reservation: Rese
 
 
 # ---- hold expiry ------------------------------------------------------------------------------------
+
 
 async def sweep_expired(app: FastAPI, now: datetime) -> int:
     """Release lapsed holds and cancel their payments (the background task runs this periodically)."""

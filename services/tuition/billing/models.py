@@ -23,8 +23,18 @@ from shared.db import IdType, JSONType, UTCDateTime, new_id, utcnow
 
 INVOICE_STATUSES = ("open", "partially_paid", "paid", "overdue", "void")
 OUTSTANDING_STATUSES = ("open", "partially_paid", "overdue")
-FEE_KINDS = ("tuition", "meals", "boarding", "uniform", "health_insurance", "club", "transport", "books",
-             "adjustment", "other")
+FEE_KINDS = (
+    "tuition",
+    "meals",
+    "boarding",
+    "uniform",
+    "health_insurance",
+    "club",
+    "transport",
+    "books",
+    "adjustment",
+    "other",
+)
 
 
 class FeeItem(Base):

@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.tuition.students.schemas import STUDENT_CODE
 
-FeeKind = Literal["tuition", "meals", "boarding", "uniform", "health_insurance", "club", "transport", "books",
-                  "adjustment", "other"]
+FeeKind = Literal[
+    "tuition", "meals", "boarding", "uniform", "health_insurance", "club", "transport", "books", "adjustment", "other"
+]
 InvoiceStatus = Literal["open", "partially_paid", "paid", "overdue", "void"]
 MAX_AMOUNT = 1_000_000_000  # 1 tỷ đồng per line: far above any school fee, catches typos (extra zeros)
 INVOICE_CSV_COLUMNS = ["student_code", "kind", "description", "amount_vnd", "fee_item_code"]
@@ -45,7 +46,8 @@ class RoundCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     term: str = Field(min_length=1, max_length=40)
     due_dates: list[date] = Field(
-        min_length=1, max_length=12,
+        min_length=1,
+        max_length=12,
         description="One date: pay in full by then. Several (ascending): the school allows that many instalments.",
     )
 
@@ -74,8 +76,10 @@ class InvoiceLineRow(BaseModel):
 
     student_code: str = Field(pattern=STUDENT_CODE)
     fee_item_code: str | None = Field(
-        default=None, pattern=CODE,
-        description="Take kind, name and amount from this fee item (round's term, student's grade)")
+        default=None,
+        pattern=CODE,
+        description="Take kind, name and amount from this fee item (round's term, student's grade)",
+    )
     kind: FeeKind | None = None
     description: str | None = Field(default=None, min_length=1, max_length=200)
     amount_vnd: int | None = Field(default=None, gt=0, le=MAX_AMOUNT)
@@ -149,8 +153,9 @@ class ExemptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     category: str = Field(description="A Decree 81/2021/NĐ-CP category (see GET /v1/tuition/exemption-categories)")
-    evidence_ref: str = Field(min_length=3, max_length=200,
-                              description="Reference of the supporting document, e.g. the decision number")
+    evidence_ref: str = Field(
+        min_length=3, max_length=200, description="Reference of the supporting document, e.g. the decision number"
+    )
     percent: Literal[100, 70, 50] | None = Field(default=None, description="If given, must match the category")
     note: str | None = Field(default=None, max_length=300)
 
@@ -165,7 +170,8 @@ class ExemptionOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None = None
     applied_to_invoices: list[str] = Field(
-        default=[], description="Unpaid invoices whose totals changed now (granted: reduced; revoked: restored)")
+        default=[], description="Unpaid invoices whose totals changed now (granted: reduced; revoked: restored)"
+    )
 
 
 class ExemptionPage(BaseModel):

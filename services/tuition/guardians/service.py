@@ -24,8 +24,15 @@ def _hash(code: str) -> str:
 
 
 def view(g: Guardianship) -> GuardianshipOut:
-    return GuardianshipOut(id=g.id, student_id=g.student_id, guardian_sub=g.guardian_sub, status=g.status,  # type: ignore[arg-type]
-                           linked_via=g.linked_via, created_at=g.created_at, revoked_at=g.revoked_at)  # type: ignore[arg-type]
+    return GuardianshipOut(
+        id=g.id,
+        student_id=g.student_id,
+        guardian_sub=g.guardian_sub,
+        status=g.status,  # type: ignore[arg-type]
+        linked_via=g.linked_via,
+        created_at=g.created_at,
+        revoked_at=g.revoked_at,
+    )  # type: ignore[arg-type]
 
 
 async def issue_link_code(session: AsyncSession, school_id: str, student_id: str, ttl_hours: int) -> LinkCodeOut:
@@ -45,20 +52,25 @@ def _link_error(field: str, message: str, code: str) -> Unprocessable:
 async def link(session: AsyncSession, guardian_sub: str, data: LinkRequest) -> Student:
     now = utcnow()
     if data.link_code is not None:
-        code = (await session.execute(
-            select(LinkCode).where(LinkCode.code_hash == _hash(data.link_code))
-        )).scalar_one_or_none()
+        code = (
+            await session.execute(select(LinkCode).where(LinkCode.code_hash == _hash(data.link_code)))
+        ).scalar_one_or_none()
         if code is None:
             raise _link_error("link_code", "Unknown link code", "link_code_invalid")
         if code.used_at is not None:
-            raise Conflict("This link code was already used", code="link_code_used",
-                           errors=[{"field": "body.link_code", "message": "already used", "type": "link_code_used"}])
+            raise Conflict(
+                "This link code was already used",
+                code="link_code_used",
+                errors=[{"field": "body.link_code", "message": "already used", "type": "link_code_used"}],
+            )
         if code.expires_at <= now:
-            raise _link_error("link_code", "This link code has expired; ask the school for a new one",
-                              "link_code_expired")
+            raise _link_error(
+                "link_code", "This link code has expired; ask the school for a new one", "link_code_expired"
+            )
         # Single use even under concurrent redemption: only one guarded update wins.
         won = await session.execute(
-            update(LinkCode).where(LinkCode.id == code.id, LinkCode.used_at.is_(None))
+            update(LinkCode)
+            .where(LinkCode.id == code.id, LinkCode.used_at.is_(None))
             .values(used_at=now, used_by=guardian_sub)
         )
         if won.rowcount != 1:  # type: ignore[attr-defined]
@@ -67,17 +79,20 @@ async def link(session: AsyncSession, guardian_sub: str, data: LinkRequest) -> S
         assert student is not None
         via = "link_code"
     else:
-        student = (await session.execute(
-            select(Student).where(Student.personal_id == data.personal_id)
-        )).scalar_one_or_none()
+        student = (
+            await session.execute(select(Student).where(Student.personal_id == data.personal_id))
+        ).scalar_one_or_none()
         # One answer for "no such ID" and "wrong birth date", so the pair cannot be probed separately.
         if student is None or student.date_of_birth != data.date_of_birth:
-            raise _link_error("personal_id", "No student matches this personal ID and date of birth",
-                              "student_not_matched")
+            raise _link_error(
+                "personal_id", "No student matches this personal ID and date of birth", "student_not_matched"
+            )
         via = "personal_id"
-    existing = (await session.execute(
-        select(Guardianship).where(Guardianship.student_id == student.id, Guardianship.guardian_sub == guardian_sub)
-    )).scalar_one_or_none()
+    existing = (
+        await session.execute(
+            select(Guardianship).where(Guardianship.student_id == student.id, Guardianship.guardian_sub == guardian_sub)
+        )
+    ).scalar_one_or_none()
     if existing is None:
         session.add(Guardianship(student_id=student.id, guardian_sub=guardian_sub, linked_via=via, created_at=now))
     elif existing.status == "revoked":
@@ -101,10 +116,15 @@ async def guardian_students(session: AsyncSession, guardian_sub: str) -> list[St
 
 
 async def is_guardian(session: AsyncSession, guardian_sub: str, student_id: str) -> bool:
-    row = (await session.execute(
-        select(Guardianship.id).where(Guardianship.guardian_sub == guardian_sub,
-                                      Guardianship.student_id == student_id, Guardianship.status == "active")
-    )).first()
+    row = (
+        await session.execute(
+            select(Guardianship.id).where(
+                Guardianship.guardian_sub == guardian_sub,
+                Guardianship.student_id == student_id,
+                Guardianship.status == "active",
+            )
+        )
+    ).first()
     return row is not None
 
 
@@ -141,10 +161,15 @@ async def unlink(session: AsyncSession, guardian_sub: str, student_id: str) -> G
 
     Payment orders already placed are theirs and stay readable; invoices of the student no longer are.
     """
-    g = (await session.execute(
-        select(Guardianship).where(Guardianship.guardian_sub == guardian_sub, Guardianship.student_id == student_id,
-                                   Guardianship.status == "active")
-    )).scalar_one_or_none()
+    g = (
+        await session.execute(
+            select(Guardianship).where(
+                Guardianship.guardian_sub == guardian_sub,
+                Guardianship.student_id == student_id,
+                Guardianship.status == "active",
+            )
+        )
+    ).scalar_one_or_none()
     if g is None:
         raise NotFound("No such student among yours", code="student_not_found")
     g.status, g.revoked_at, g.revoked_by = "revoked", utcnow(), guardian_sub

@@ -14,7 +14,8 @@ class PayItem(BaseModel):
     invoice_id: str = Field(min_length=1, max_length=32)
     amount: Literal["full", "instalment"] = Field(
         default="full",
-        description="full: everything still owed; instalment: the next instalment (if the school allows)")
+        description="full: everything still owed; instalment: the next instalment (if the school allows)",
+    )
 
 
 class PaymentOrderCreate(BaseModel):

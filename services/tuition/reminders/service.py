@@ -33,11 +33,14 @@ BATCH = 200
 def _message(stage: str, invoice: Invoice, student: Student, amount: int, due: str) -> dict[str, str]:
     vnd = f"{amount:,}".replace(",", ".")
     if stage.startswith("overdue"):
-        return {"vi": f"Học phí của {student.full_name} (hóa đơn {invoice.number}) đã quá hạn {due}: còn {vnd} đ.",
-                "en": f"School fees for {student.full_name} (invoice {invoice.number}) were due {due}: "
-                      f"{vnd} VND unpaid."}
-    return {"vi": f"Nhắc học phí: {student.full_name} (hóa đơn {invoice.number}) cần nộp {vnd} đ trước {due}.",
-            "en": f"Reminder: school fees for {student.full_name} (invoice {invoice.number}), {vnd} VND due {due}."}
+        return {
+            "vi": f"Học phí của {student.full_name} (hóa đơn {invoice.number}) đã quá hạn {due}: còn {vnd} đ.",
+            "en": f"School fees for {student.full_name} (invoice {invoice.number}) were due {due}: {vnd} VND unpaid.",
+        }
+    return {
+        "vi": f"Nhắc học phí: {student.full_name} (hóa đơn {invoice.number}) cần nộp {vnd} đ trước {due}.",
+        "en": f"Reminder: school fees for {student.full_name} (invoice {invoice.number}), {vnd} VND due {due}.",
+    }
 
 
 async def send_reminders(db: Database, outbox: Outbox, settings: TuitionSettings, now: datetime | None = None) -> int:
@@ -47,26 +50,44 @@ async def send_reminders(db: Database, outbox: Outbox, settings: TuitionSettings
     after = ""
     while True:
         async with db.sessionmaker() as session, session.begin():
-            invoices = (await session.execute(
-                select(Invoice).where(Invoice.status.in_(OUTSTANDING_STATUSES), Invoice.id > after)
-                .order_by(Invoice.id).limit(BATCH)
-            )).scalars().all()
+            invoices = (
+                (
+                    await session.execute(
+                        select(Invoice)
+                        .where(Invoice.status.in_(OUTSTANDING_STATUSES), Invoice.id > after)
+                        .order_by(Invoice.id)
+                        .limit(BATCH)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if not invoices:
                 return sent
             after = invoices[-1].id
             guardians: dict[str, list[str]] = defaultdict(list)
-            for student_id, sub in (await session.execute(
-                select(Guardianship.student_id, Guardianship.guardian_sub)
-                .where(Guardianship.student_id.in_({i.student_id for i in invoices}),
-                       Guardianship.status == "active").order_by(Guardianship.guardian_sub)
-            )).all():
+            for student_id, sub in (
+                await session.execute(
+                    select(Guardianship.student_id, Guardianship.guardian_sub)
+                    .where(
+                        Guardianship.student_id.in_({i.student_id for i in invoices}), Guardianship.status == "active"
+                    )
+                    .order_by(Guardianship.guardian_sub)
+                )
+            ).all():
                 guardians[student_id].append(sub)
             for invoice in invoices:
                 sent += await _remind(session, outbox, settings, invoice, guardians[invoice.student_id], now)
 
 
-async def _remind(session: AsyncSession, outbox: Outbox, settings: TuitionSettings, invoice: Invoice,
-                  guardians: list[str], now: datetime) -> int:
+async def _remind(
+    session: AsyncSession,
+    outbox: Outbox,
+    settings: TuitionSettings,
+    invoice: Invoice,
+    guardians: list[str],
+    now: datetime,
+) -> int:
     today = today_vn(now)
     dates = due_dates_of(invoice)
     current = money.next_instalment(invoice.total_vnd, invoice.paid_vnd, dates)
@@ -95,8 +116,15 @@ async def _remind(session: AsyncSession, outbox: Outbox, settings: TuitionSettin
     amount = current.remaining_vnd if len(dates) > 1 else invoice.total_vnd - invoice.paid_vnd
     message = _message(stage, invoice, student, amount, current.due_date.strftime("%d/%m/%Y"))
     for sub in guardians:
-        await outbox.add(session, "notification.requested", {
-            "sub": sub, "kind": "tuition.reminder", "message": message,
-            "dedupe_key": f"tuition:{invoice.id}:{stage}:{sub}",
-        }, subject=invoice.id)
+        await outbox.add(
+            session,
+            "notification.requested",
+            {
+                "sub": sub,
+                "kind": "tuition.reminder",
+                "message": message,
+                "dedupe_key": f"tuition:{invoice.id}:{stage}:{sub}",
+            },
+            subject=invoice.id,
+        )
     return len(guardians)

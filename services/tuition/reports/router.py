@@ -19,11 +19,12 @@ School = Annotated[Principal, RequireClient("tuition.invoices.write")]
 @router.get(
     "/collections",
     response_model=CollectionReport,
-    responses={**problem_responses(401, 403, 404, 422),
-               200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={**problem_responses(401, 403, 404, 422), 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def collections_report(
-    request: Request, session: SessionDep, school: School,
+    request: Request,
+    session: SessionDep,
+    school: School,
     round_id: Annotated[str | None, Query(max_length=32)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="Or send Accept: text/csv")] = None,
 ) -> CollectionReport | Response:
@@ -34,6 +35,9 @@ async def collections_report(
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
         rows = [i.model_dump() for i in report.items]
-        return Response(to_csv(rows, REPORT_COLUMNS), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="collections.csv"'})
+        return Response(
+            to_csv(rows, REPORT_COLUMNS),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="collections.csv"'},
+        )
     return report
