@@ -21,7 +21,7 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"redis://{host}:{port}/0"
+        return f"redis://{host!s}:{port}/0"
 
     def stop(self) -> None:
         self.server.shutdown()

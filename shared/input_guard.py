@@ -209,6 +209,7 @@ async def _check_datetimes(request: Request, route: APIRoute) -> None:
         except ValueError:
             return  # not JSON: the normal validation answers it
         for param in inputs.body_params:
+            loc: tuple[str, ...]
             if inputs.embed:
                 if not isinstance(body, dict) or param.alias not in body:
                     continue

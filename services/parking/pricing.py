@@ -78,7 +78,7 @@ def price_window(rule: RateRule, start: datetime, end: datetime) -> Price:
 
 def _per_visit(rule: RateRule, start: datetime, end: datetime) -> Price:
     cuts = [start, *_band_boundaries(start, end), end]
-    lines = []
+    lines: list[dict[str, Any]] = []
     for a, b in itertools.pairwise(cuts):
         day = _is_day(a)
         amount = (rule.day_price_vnd if day else rule.night_price_vnd) or 0
@@ -102,7 +102,7 @@ def _hourly(rule: RateRule, start: datetime, end: datetime) -> Price:
     for i in range(hours):
         local_day = (start + timedelta(hours=i)).astimezone(LOCAL).date().isoformat()
         per_day.setdefault(local_day, []).append(_tier_price(rule.tiers, i))
-    lines = []
+    lines: list[dict[str, Any]] = []
     for day, prices in per_day.items():
         raw = sum(prices)
         capped = rule.daily_cap_vnd is not None and raw > rule.daily_cap_vnd

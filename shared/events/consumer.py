@@ -4,6 +4,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -95,7 +96,7 @@ class EventConsumer:
                 await asyncio.sleep(1)
 
     async def read_new(self) -> int:
-        response = await self.redis.xreadgroup(
+        response: Any = await self.redis.xreadgroup(
             self.group, self.name, {s: ">" for s in self.streams}, count=self.batch, block=self.block_ms
         )
         handled = 0
@@ -109,14 +110,14 @@ class EventConsumer:
         """Claim pending messages whose backoff has elapsed (failed here, or left by a crashed consumer)."""
         claimed = 0
         for stream in self.streams:
-            pending = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=100)
+            pending: Any = await self.redis.xpending_range(stream, self.group, min="-", max="+", count=100)
             for entry in pending:
                 deliveries = int(entry["times_delivered"])
                 idle = int(entry["time_since_delivered"])
                 if idle < self.backoff_ms(deliveries):
                     continue
                 message_id = entry["message_id"]
-                result = await self.redis.xclaim(
+                result: Any = await self.redis.xclaim(
                     stream,
                     self.group,
                     self.name,

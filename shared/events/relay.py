@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -72,8 +73,9 @@ class OutboxRelay:
                     traceparent=row["traceparent"],
                     requestid=row["request_id"],
                 )
-                stream_id = await self.redis.xadd(
-                    self.stream, event.to_fields(), maxlen=STREAM_MAXLEN, approximate=True
+                # redis-py types its replies loosely: a stream id comes back as bytes (decode_responses off).
+                stream_id: Any = await self.redis.xadd(
+                    self.stream, cast(Any, event.to_fields()), maxlen=STREAM_MAXLEN, approximate=True
                 )
                 await session.execute(
                     table.update()

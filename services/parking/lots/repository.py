@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, String, and_, bindparam, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Row, String, and_, bindparam, case, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.parking.lots.models import Lot, Pool, Rate, Space
@@ -18,12 +18,12 @@ from shared.db import UTCDateTime
 EARTH_RADIUS_M = 6_371_000.0
 
 
-def taking(now: datetime) -> object:
+def taking(now: datetime) -> ColumnElement[bool]:
     """An occupancy takes its place if booked, or held and its hold has not lapsed."""
     return or_(Occupancy.status == BOOKED, and_(Occupancy.status == HELD, Occupancy.hold_expires_at > now))
 
 
-def overlapping(start: datetime, end: datetime) -> object:
+def overlapping(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(Occupancy.start_at < end, Occupancy.end_at > start)
 
 
@@ -183,7 +183,8 @@ async def pool_peaks(
         query = query.where(Occupancy.reservation_id != exclude_reservation)
     edges: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for pool_id, a, b in (await session.execute(query)).all():
-        edges[pool_id] += [(max(a, start), 1), (min(b, end), -1)]
+        if pool_id is not None:  # the query selects only rows of these pools
+            edges[pool_id] += [(max(a, start), 1), (min(b, end), -1)]
     peaks: dict[str, int] = {}
     for pool_id, points in edges.items():
         # Half-open windows: a place freed at t can be taken at t, so -1 sorts before +1.

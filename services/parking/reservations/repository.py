@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import ColumnElement, and_, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,7 @@ from services.parking.reservations.models import (
 
 async def lock_person(session: AsyncSession, sub: str) -> None:
     """Serialise one person's bookings (PostgreSQL advisory lock; SQLite writers are serial already)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "parking:" + sub})
 
 
@@ -37,7 +37,7 @@ async def lock_lot_spaces(session: AsyncSession, lot_id: str) -> None:
     Queued on this lock, each booker checks against committed rows and inserts without waiting; the
     exclusion constraint stays the last word (paths that do not take this lock are still guarded by it).
     """
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "parking-lot:" + lot_id})
 
 
@@ -100,7 +100,7 @@ async def taken_among(
 ) -> set[str]:
     """Which of these spaces are taken at some instant of the window (one query for all candidates)."""
     query = select(Occupancy.space_id).where(Occupancy.space_id.in_(space_ids), overlapping(start, end), taking(now))
-    return {row[0] for row in (await session.execute(query)).all()}
+    return {row[0] for row in (await session.execute(query)).all() if row[0] is not None}
 
 
 def _deadlock(exc: DBAPIError) -> bool:
@@ -183,5 +183,5 @@ async def lapsed_unpaid_charges(session: AsyncSession, limit: int = 100) -> Sequ
     return result.scalars().all()
 
 
-def upcoming_filter(now: datetime) -> object:
+def upcoming_filter(now: datetime) -> ColumnElement[bool]:
     return and_(Reservation.end_at > now, Reservation.status.in_((PENDING, "confirmed", "checked_in")))

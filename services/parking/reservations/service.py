@@ -316,6 +316,7 @@ async def create_reservation(
         raise _gone(pool, data.space_id)
     pool, free = claimed
 
+    assert principal.sub is not None  # the route requires a person's token
     await repo.lock_person(session, principal.sub)
     if await repo.unpaid_holds(session, principal.sub, now) >= settings.max_unpaid_holds:
         raise Conflict(f"Pay or cancel your {settings.max_unpaid_holds} unpaid holds first", code="too_many_holds")

@@ -6,9 +6,10 @@ import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import structlog
-from sqlalchemy import bindparam
+from sqlalchemy import Table, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payments.ledger import service as ledger
@@ -214,6 +215,7 @@ async def create_payment(
         raise field_error("body.wallet", f"Unknown wallet; one of {', '.join(settings.wallets)}", "unknown")
     now = utcnow()
     payment_id = derived_id("payment", owner, key)
+    provider_key = f"dncity_pay_{payment_id}"
     values = {
         "id": payment_id,
         "status": "requires_action",
@@ -228,7 +230,7 @@ async def create_payment(
         "return_url": body.return_url,
         "requested_by": principal.client_id,
         "provider": "sandbox",
-        "provider_key": f"dncity_pay_{payment_id}",
+        "provider_key": provider_key,
         "provider_intent_id": None,
         "next_action_url": None,
         "expires_at": now + timedelta(seconds=settings.payment_ttl_s),
@@ -241,8 +243,8 @@ async def create_payment(
     conn = await session.connection()
     await conn.execute(_INSERT_PAYMENT, values)
     try:
-        intent = await ctx.provider(values["provider"]).create_intent(
-            idempotency_key=values["provider_key"],
+        intent = await ctx.provider("sandbox").create_intent(
+            idempotency_key=provider_key,
             amount=body.amount_vnd,
             description=body.description,
             metadata={
@@ -319,9 +321,9 @@ async def create_payment(
     )
 
 
-_payments = Payment.__table__
+_payments = cast(Table, Payment.__table__)
 _INSERT_PAYMENT = _payments.insert()
-_INSERT_TRANSITION = PaymentTransition.__table__.insert()
+_INSERT_TRANSITION = cast(Table, PaymentTransition.__table__).insert()
 _SET_INTENT = (
     _payments.update()
     .where(_payments.c.id == bindparam("pid"))
