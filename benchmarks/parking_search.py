@@ -8,7 +8,7 @@ Measures the app as it runs in production, not in the load generator's process:
   service code (20 numbered car spaces and a 200-place motorbike pool each, a third of them half booked);
 - serves the real app with granian (one worker) pinned to core 0 (``taskset -c 0``);
 - drives it from core 1: wrk for search (GET /v1/parking/lots around random points of Da Nang, at
-  ``--connections`` connections and at one connection), and this process (pinned to core 1) for the
+  ``--connections`` connections (16 and 64) and at one connection), and this process (pinned to core 1) for the
   contention test: 100 concurrent POST /v1/parking/reservations for the last 10 spaces, for one chosen
   space and for the last 30 pool places (free rate, so the figures are parking's own path without the
   payments round trip); checks exactly the free number succeed and the rest get 409; p50, p99.
@@ -426,7 +426,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lots", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections", default="16,64", help="wrk connection counts, comma-separated (16: the goal's load)"
+    )
     parser.add_argument("--db-pool", type=int, default=10)
     parser.add_argument("--keep-db", help="reuse (and keep) this seeded database name")
     parser.add_argument("--only", choices=("search", "contention"), help="run one part only")
@@ -465,17 +467,21 @@ def main() -> None:
 def search(base: str, pid: int, args: argparse.Namespace) -> None:
     from bench_env import tree_cpu_s  # only when run as a script (granian imports this module for bench_app)
 
-    wrk(base, args.connections, 2)  # warm up
-    cpu0 = tree_cpu_s(pid)
-    many = wrk(base, args.connections, args.seconds)
-    cpu_ms = (tree_cpu_s(pid) - cpu0) / many["requests"] * 1000
-    # Server CPU per request: what the core could sustain if the app had it to itself (on a shared
-    # machine the wall-clock req/s also depends on what else runs on core 0, PostgreSQL included).
-    print(
-        f"search, {args.connections} connections: {many['requests']} requests, {many['rps']:.0f} req/s, "
-        f"p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms; server CPU {cpu_ms:.2f} ms/request "
-        f"(= {1000 / cpu_ms:.0f} req per CPU-second)"
-    )
+    counts = [int(c) for c in str(args.connections).split(",")]
+    wrk(base, counts[0], 2)  # warm up
+    for connections in counts:
+        cpu0 = tree_cpu_s(pid)
+        many = wrk(base, connections, args.seconds)
+        cpu_ms = (tree_cpu_s(pid) - cpu0) / many["requests"] * 1000
+        # Server CPU per request: what the core could sustain if the app had it to itself (on a shared
+        # machine the wall-clock req/s also depends on what else runs on core 0, PostgreSQL included).
+        # wrk keeps every connection busy (closed loop): past saturation, more connections only queue,
+        # and latency grows with them (p50 ~ connections / throughput).
+        print(
+            f"search, {connections} connections: {many['requests']} requests, {many['rps']:.0f} req/s, "
+            f"p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms; server CPU {cpu_ms:.2f} ms/request "
+            f"(= {1000 / cpu_ms:.0f} req per CPU-second)"
+        )
     single = wrk(base, 1, min(args.seconds, 5))
     print(
         f"search, 1 connection: {single['rps']:.0f} req/s, p50 {single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms"

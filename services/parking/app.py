@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.parking.db import Base
 from services.parking.lots import models as _lot_models  # noqa: F401  (metadata)
+from services.parking.lots.inventory import InventoryCache
 from services.parking.lots.router import operator as lots_operator
 from services.parking.lots.router import public as lots_public
 from services.parking.lots.router import quotes
@@ -39,6 +40,9 @@ def create_app(
         )
         app.state.payments = PaymentsClient(app.state.http, platform.service_url("payments"), tokens)
 
+    async def start_inventory(app: FastAPI) -> None:
+        app.state.inventory = InventoryCache(app.state.db, freeze=settings.freeze_inventory)
+
     app = create_service_app(
         "parking",
         settings=settings,
@@ -49,7 +53,7 @@ def create_app(
         parts=ServiceParts(
             routers=[lots_public, quotes, lots_operator, reservations_operator, reservations],
             consumers=[payment_consumer(app_ref)],
-            on_startup=[start_payments, start_expiry_task],
+            on_startup=[start_payments, start_inventory, start_expiry_task],
             on_shutdown=[stop_expiry_task],
             tags=[
                 {"name": "lots", "description": "Search lots and their availability"},

@@ -14,6 +14,7 @@ A quote is the price of a window, signed, valid for a few minutes; it never hold
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import itertools
@@ -120,10 +121,43 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    """HMAC-SHA256 with the key already absorbed; copied per signature (search signs one per lot)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def sign_quote(secret: str, payload: dict[str, Any]) -> str:
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    sig = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-    return f"{_b64(body)}.{_b64(sig)}"
+    return _sign(secret, _canonical(payload).encode())
+
+
+def _sign(secret: str, body: bytes) -> str:
+    mac = _keyed(secret).copy()
+    mac.update(body)
+    return f"{_b64(body)}.{_b64(mac.digest())}"
+
+
+class QuoteSigner:
+    """Signs the quotes of one search page: same vehicle type, window and expiry, one lot each.
+
+    The body is the same canonical JSON ``sign_quote`` writes (sorted keys, no spaces), assembled
+    around the two values that differ per lot: a page signs up to 50 quotes.
+    """
+
+    def __init__(self, secret: str, vehicle_type: str, start_at: str, end_at: str, exp: int) -> None:
+        self.secret = secret
+        # Sorted keys: amount_vnd, end_at, exp, lot_id, start_at, vehicle_type.
+        middle = _canonical({"end_at": end_at, "exp": exp})[1:-1]
+        self._after_amount = "," + middle + ',"lot_id":'
+        self._after_lot = "," + _canonical({"start_at": start_at, "vehicle_type": vehicle_type})[1:]
+
+    def sign(self, lot_id: str, amount_vnd: int) -> str:
+        body = '{"amount_vnd":' + str(int(amount_vnd)) + self._after_amount + json.dumps(lot_id) + self._after_lot
+        return _sign(self.secret, body.encode())
+
+
+def _canonical(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def read_quote(secret: str, token: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import httpx
 
+from services.parking.lots.schemas import LotSearchPage
 from tests.helpers.tokens import TokenFactory
 from tests.parking.conftest import CAR_DAY_NIGHT, MOTORBIKE_DAY_NIGHT, Operator, tomorrow_at
 
@@ -109,6 +110,7 @@ async def test_search_nearest_first_with_free_places_and_a_quote(
     }
     r = await parking.get("/v1/parking/lots", params=params, headers=person("u1"))
     assert r.status_code == 200, r.text
+    assert LotSearchPage.model_validate_json(r.text).model_dump_json() == r.text  # the declared shape, exactly
     items = r.json()["items"]
     assert [i["id"] for i in items] == [near["id"], far["id"]]
     assert items[0]["distance_m"] < items[1]["distance_m"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.parking.pricing import RateRule, Tier, price_window, read_quote, sign_quote
+from services.parking.pricing import QuoteSigner, RateRule, Tier, price_window, read_quote, sign_quote
 from tests.parking.conftest import local
 
 PER_VISIT = RateRule(mode="per_visit", day_price_vnd=30_000, night_price_vnd=50_000)
@@ -78,3 +78,13 @@ def test_quote_signature_is_checked() -> None:
     body, sig = token.split(".")
     assert read_quote("secret", body[:-2] + "xx." + sig) is None
     assert read_quote("secret", "garbage") is None
+
+
+def test_a_search_pages_signer_writes_the_same_token_as_sign_quote() -> None:
+    fixed = {"vehicle_type": "car", "start_at": "2026-03-02T13:00:00+00:00", "end_at": "2026-03-02T16:00:00+00:00"}
+    signer = QuoteSigner("secret", fixed["vehicle_type"], fixed["start_at"], fixed["end_at"], 1_772_000_000)
+    for lot_id, amount in (("01JLOT", 80_000), ('we"ird\\id', 0)):
+        token = signer.sign(lot_id, amount)
+        payload = {**fixed, "lot_id": lot_id, "amount_vnd": amount, "exp": 1_772_000_000}
+        assert token == sign_quote("secret", payload)
+        assert read_quote("secret", token) == payload

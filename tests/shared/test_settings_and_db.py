@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, MetaData, Table, select
+from sqlalchemy import Column, MetaData, Table, bindparam, select, text
 
 from services.identity.settings import IdentitySettings
 from services.parking.settings import ParkingSettings
-from shared.db import Database, UTCDateTime
+from shared.db import READONLY_APPLICATION_NAME, Database, UTCDateTime
 from shared.migrations import alembic_config
 from shared.settings import ConfigError, PlatformSettings, Profile
 
@@ -136,3 +136,39 @@ async def test_models_match_the_migrated_schema(service: str, database_urls: dic
     finally:
         await db.dispose()
     assert diff == []
+
+
+async def test_fetch_readonly_reads_like_execute_and_survives_a_dropped_connection(
+    database_urls: dict[str, str],
+) -> None:
+    metadata = MetaData()
+    table = Table("readonly_probe", metadata, Column("at", UTCDateTime(), primary_key=True))
+    statement = select(table.c.at).where(table.c.at >= bindparam("since", type_=UTCDateTime())).order_by(table.c.at)
+    db = Database(database_urls["parking"])
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(table.insert(), [{"at": datetime(2026, 1, d, tzinfo=UTC)} for d in (1, 2, 3)])
+        ict = timezone(timedelta(hours=7))
+        since = datetime(2026, 1, 2, 7, 0, tzinfo=ict)  # = 2 January 00:00 UTC
+        rows = await db.fetch_readonly(statement, {"since": since})
+        assert [r[0] for r in rows] == [datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)]
+        assert all(r[0].tzinfo is not None for r in rows)
+        if db.dialect == "postgresql":
+            # The server drops every connection of the read pool (a restart, a failover): the next
+            # read opens a fresh one instead of failing.
+            async with db.engine.connect() as conn:
+                dropped = await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = :name"
+                    ),
+                    {"name": READONLY_APPLICATION_NAME},
+                )
+                assert dropped.all() == [(True,)]
+                await conn.commit()
+            assert len(await db.fetch_readonly(statement, {"since": since})) == 2
+    finally:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+        await db.dispose()

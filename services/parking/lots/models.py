@@ -71,3 +71,13 @@ class Rate(Base):
     hourly_tiers: Mapped[list[dict[str, int]] | None] = mapped_column(JSONType, nullable=True)
     daily_cap_vnd: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class InventoryVersion(Base):
+    """One row whose token triggers change on every write to lots, spaces, pools or rates (migration
+    parking_0004): search's cached copy of the inventory is current while the token is unchanged."""
+
+    __tablename__ = "inventory_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, String, and_, bindparam, case, distinct, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.parking.lots.models import Lot, Pool, Rate, Space
+from services.parking.lots.models import InventoryVersion, Lot, Pool, Rate, Space
 from services.parking.reservations.models import BOOKED, HELD, Occupancy
-from shared.db import UTCDateTime
+from shared.db import Database, UTCDateTime
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -41,107 +42,58 @@ def box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, f
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
-def _search_query() -> Any:
-    """The statement of ``search_candidates``, built once: parameters are bound per call."""
-    # Core tables, not ORM entities: the rows are plain tuples and execution skips the ORM's compile step.
-    lot, rate, pool, occ = Lot.__table__.c, Rate.__table__.c, Pool.__table__.c, Occupancy.__table__.c
-    space_t = Space.__table__.alias("space")
-    space = space_t.c
-    vehicle_type = bindparam("vehicle_type", type_=String())
+def _taken_statement(postgresql: bool) -> Any:
+    """The statement of ``taken_in``, built once per dialect: parameters are bound per call.
+
+    The inventory's token and, beside it, every occupancy of the given lots that takes its place at
+    some instant of the window. A LEFT JOIN from the one-row token, so the token comes back even when
+    nothing is taken. Plain columns only: on PostgreSQL it runs through ``Database.fetch_readonly``.
+    """
+    occ, version = Occupancy.__table__.c, InventoryVersion.__table__.c
+    lot_ids = (
+        occ.lot_id == any_(bindparam("lot_ids", type_=ARRAY(String())))
+        if postgresql
+        else occ.lot_id.in_(bindparam("lot_ids", expanding=True))
+    )
     start, end, now = (bindparam(n, type_=UTCDateTime()) for n in ("start", "end", "now"))
-
-    def n_spaces(*extra: Any) -> Any:
-        return (
-            select(func.count())
-            .select_from(space_t)
-            .where(space.lot_id == lot.id, space.vehicle_type == vehicle_type, *extra)
-            .scalar_subquery()
-        )
-
-    def n_taken(*extra: Any) -> Any:
-        return (
-            select(func.count(distinct(occ.space_id)))
-            .select_from(Occupancy.__table__)
-            .join(space_t, space.id == occ.space_id)
-            .where(
-                occ.lot_id == lot.id,
-                space.vehicle_type == vehicle_type,
+    token = select(func.coalesce(func.max(version.token), "").label("token")).subquery("v")
+    return select(token.c.token, occ.lot_id, occ.space_id, occ.pool_id, occ.start_at, occ.end_at).select_from(
+        token.outerjoin(
+            Occupancy.__table__,
+            and_(
+                lot_ids,
                 occ.start_at < end,
                 occ.end_at > start,
                 or_(occ.status == BOOKED, and_(occ.status == HELD, occ.hold_expires_at > now)),
-                *extra,
-            )
-            .scalar_subquery()
-        )
-
-    return (
-        select(
-            lot.id,
-            lot.name,
-            lot.address,
-            lot.lat,
-            lot.lon,
-            lot.photo_url,
-            lot.opens_at,
-            lot.closes_at,
-            lot.cancellation_cutoff_minutes,
-            lot.overstay_grace_minutes,
-            rate.mode.label("rate_mode"),
-            rate.day_price_vnd.label("rate_day_price_vnd"),
-            rate.night_price_vnd.label("rate_night_price_vnd"),
-            rate.hourly_tiers.label("rate_hourly_tiers"),
-            rate.daily_cap_vnd.label("rate_daily_cap_vnd"),
-            pool.id.label("pool_id"),
-            pool.capacity.label("pool_capacity"),
-            pool.accessible_places.label("pool_accessible_places"),
-            # A lot counts its places of a type in a pool or numbers them, never both (add_pool/add_spaces).
-            case((pool.id.is_(None), n_spaces()), else_=0).label("spaces"),
-            case((pool.id.is_(None), n_spaces(space.accessible.is_(True))), else_=0).label("spaces_accessible"),
-            case((pool.id.is_(None), n_taken()), else_=0).label("taken"),
-            case((pool.id.is_(None), n_taken(space.accessible.is_(True))), else_=0).label("taken_accessible"),
-        )
-        .select_from(Lot.__table__)
-        .join(Rate.__table__, and_(rate.lot_id == lot.id, rate.vehicle_type == vehicle_type))
-        .outerjoin(Pool.__table__, and_(pool.lot_id == lot.id, pool.vehicle_type == vehicle_type))
-        .where(
-            lot.lat.between(bindparam("lat_min"), bindparam("lat_max")),
-            lot.lon.between(bindparam("lon_min"), bindparam("lon_max")),
+            ),
         )
     )
 
 
-_SEARCH = _search_query()
+_TAKEN = {True: _taken_statement(True), False: _taken_statement(False)}
 
 
-async def search_candidates(
-    session: AsyncSession | AsyncConnection,
-    lat: float,
-    lon: float,
-    radius_m: float,
-    vehicle_type: str,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> Sequence[Row[Any]]:
-    """Lots in the bounding box that have a rate for the vehicle type, in ONE round trip.
+async def taken_in(
+    db: Database, lot_ids: Sequence[str], start: datetime, end: datetime, now: datetime
+) -> tuple[str, list[tuple[str, str | None, str | None, datetime, datetime]]]:
+    """The inventory's token, and (lot_id, space_id, pool_id, start_at, end_at) of every occupancy that takes
+    a place of these lots at some instant of the window: ONE round trip, no session."""
+    statement = _TAKEN[db.dialect == "postgresql"]
+    rows = await db.fetch_readonly(statement, {"lot_ids": list(lot_ids), "start": start, "end": end, "now": now})
+    token = rows[0][0] if rows else ""
+    return token, [(r[1], r[2], r[3], r[4], r[5]) for r in rows if r[1] is not None]
 
-    Each row: the lot's public columns, its rate (rate_*), its pool for the type if any (pool_*), and for
-    numbered spaces of the type: how many (spaces, spaces_accessible) and how many are taken at some
-    instant of the window (taken, taken_accessible). Pool peaks need a sweep over the pool's occupancies;
-    ``pool_peaks`` computes them for the (few) pool lots.
-    """
-    lat_min, lat_max, lon_min, lon_max = box(lat, lon, radius_m)
-    params = {
-        "vehicle_type": vehicle_type,
-        "start": start,
-        "end": end,
-        "now": now,
-        "lat_min": lat_min,
-        "lat_max": lat_max,
-        "lon_min": lon_min,
-        "lon_max": lon_max,
-    }
-    return (await session.execute(_SEARCH, params)).all()
+
+async def load_inventory(db: Database) -> tuple[str, list[Any], list[Any], list[Any], list[Any]]:
+    """The token and every lot, space, pool and rate (rows with the tables' columns as attributes),
+    read in one snapshot: search's inventory cache."""
+    async with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            token = (await conn.execute(select(func.coalesce(func.max(InventoryVersion.token), "")))).scalar_one()
+            tables = [list(await conn.execute(select(m.__table__))) for m in (Lot, Space, Pool, Rate)]
+    return token, *tables  # type: ignore[return-value]
 
 
 async def pools_for(session: AsyncSession, lot_ids: Sequence[str], vehicle_type: str) -> dict[str, Pool]:
@@ -181,19 +133,22 @@ async def pool_peaks(
     )
     if exclude_reservation:
         query = query.where(Occupancy.reservation_id != exclude_reservation)
-    edges: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for pool_id, a, b in (await session.execute(query)).all():
         if pool_id is not None:  # the query selects only rows of these pools
-            edges[pool_id] += [(max(a, start), 1), (min(b, end), -1)]
-    peaks: dict[str, int] = {}
-    for pool_id, points in edges.items():
-        # Half-open windows: a place freed at t can be taken at t, so -1 sorts before +1.
-        level = peak = 0
-        for _, delta in sorted(points):
-            level += delta
-            peak = max(peak, level)
-        peaks[pool_id] = peak
-    return peaks
+            windows[pool_id].append((a, b))
+    return {pool_id: peak(found, start, end) for pool_id, found in windows.items()}
+
+
+def peak(windows: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> int:
+    """The most of these windows that overlap at any one instant of [start, end)."""
+    points = [p for a, b in windows for p in ((max(a, start), 1), (min(b, end), -1))]
+    # Half-open windows: a place freed at t can be taken at t, so -1 sorts before +1.
+    level = top = 0
+    for _, delta in sorted(points):
+        level += delta
+        top = max(top, level)
+    return top
 
 
 async def free_spaces(

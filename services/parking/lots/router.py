@@ -13,6 +13,7 @@ from services.parking.lots.schemas import (
     LotCreate,
     LotOut,
     LotSearchPage,
+    LotSearchQuery,
     LotUpdate,
     OperatorLotList,
     OperatorLotOut,
@@ -25,10 +26,12 @@ from services.parking.lots.schemas import (
     SpaceOut,
     SpacesCreate,
 )
+from services.parking.settings import ParkingSettings
 from services.parking.vehicles import VehicleType
 from services.parking.windows import check_window
-from shared.db import Database, SessionDep, utcnow
+from shared.db import SessionDep, utcnow
 from shared.errors import field_error, problem_responses
+from shared.query_params import parse_query, query_parameters
 
 public = APIRouter(prefix="/v1/parking/lots", tags=["lots"])
 quotes = APIRouter(prefix="/v1/parking/quotes", tags=["lots"])
@@ -37,46 +40,34 @@ operator = APIRouter(prefix="/v1/parking/operator/lots", tags=["operator"])
 AUTH = (401, 403)
 
 
-@public.get("", response_model=LotSearchPage, responses=problem_responses(422))
-async def search_lots(
-    request: Request,
-    settings: Settings,
-    lat: Annotated[float, Query(ge=-90, le=90)],
-    lon: Annotated[float, Query(ge=-180, le=180)],
-    vehicle_type: VehicleType,
-    start_at: datetime,
-    end_at: datetime,
-    radius_m: Annotated[int, Query(ge=1, le=20_000)] = 1000,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=50)] = 20,
-) -> Response:
+@public.get(
+    "", response_model=LotSearchPage, responses=problem_responses(422), openapi_extra=query_parameters(LotSearchQuery)
+)
+async def search_lots(request: Request) -> Response:
     """Lots near a point with free spaces or places for the window, nearest first, each with a quote.
 
     Public: residents and tourists browse before signing in."""
+    # The query as one model, validated in one pass (shared/query_params.py): the busiest endpoint.
+    query = parse_query(LotSearchQuery, request)
+    settings: ParkingSettings = request.app.state.settings
     now = utcnow()
-    check_window(start_at, end_at, settings, now, where="query")
-    # A read-only endpoint: it reads through a connection of its own instead of SessionDep's unit of work.
-    # On PostgreSQL in autocommit mode, so no BEGIN/COMMIT round trips; each of its (one or two)
-    # statements sees one committed snapshot. On SQLite it is an ordinary transaction.
-    db: Database = request.app.state.db
-    async with db.engine.connect() as conn:
-        if db.dialect == "postgresql":
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-        page = await service.search(
-            conn,
-            settings,
-            lat=lat,
-            lon=lon,
-            radius_m=radius_m,
-            vehicle_type=vehicle_type.value,
-            start=start_at,
-            end=end_at,
-            now=now,
-            cursor=cursor,
-            limit=limit,
-        )
-    # The page is validated already (LotSearchPage): serialise it once, not again through response_model.
-    return Response(page.model_dump_json(), media_type="application/json")
+    check_window(query.start_at, query.end_at, settings, now, where="query")
+    page = await service.search(
+        request.app.state.db,
+        request.app.state.inventory,
+        settings,
+        lat=query.lat,
+        lon=query.lon,
+        radius_m=query.radius_m,
+        vehicle_type=query.vehicle_type.value,
+        start=query.start_at,
+        end=query.end_at,
+        now=now,
+        cursor=query.cursor,
+        limit=query.limit,
+    )
+    # The page is JSON already, built from validated data (service.search): not again through response_model.
+    return Response(page, media_type="application/json")
 
 
 @public.get("/{lot_id}", response_model=LotOut, responses=problem_responses(404))

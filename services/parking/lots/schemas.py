@@ -195,6 +195,21 @@ class LotSearchItem(LotOut):
     quote: Quote
 
 
+class LotSearchQuery(BaseModel):
+    """GET /v1/parking/lots: where, what and when."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    vehicle_type: VehicleType
+    start_at: datetime
+    end_at: datetime
+    radius_m: int = Field(default=1000, ge=1, le=20_000)
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=20, ge=1, le=50)
+
+
 class LotSearchPage(BaseModel):
     items: list[LotSearchItem]
     next_cursor: str | None = None

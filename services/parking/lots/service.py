@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import base64
+import functools
+import json
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.parking.lots import repository as repo
+from services.parking.lots.inventory import InventoryCache, LotEntry
 from services.parking.lots.models import Lot, Pool, Rate, Space
 from services.parking.lots.schemas import (
     Availability,
     FreeSpace,
     LotCreate,
     LotOut,
-    LotSearchPage,
     LotUpdate,
     OperatorLotOut,
     PoolCreate,
@@ -29,8 +32,9 @@ from services.parking.lots.schemas import (
     SpaceOut,
     SpacesCreate,
 )
-from services.parking.pricing import RateRule, Tier, price_window, sign_quote
+from services.parking.pricing import QuoteSigner, RateRule, Tier, price_window, sign_quote
 from services.parking.settings import ParkingSettings
+from shared.db import Database
 from shared.errors import BadRequest, Conflict, NotFound, field_error
 
 
@@ -227,18 +231,9 @@ def decode_cursor(cursor: str) -> str:
         raise field_error("query.cursor", "not a cursor this API gave") from None
 
 
-def _search_rule(row: Any) -> RateRule:
-    return RateRule(
-        mode=row.rate_mode,
-        day_price_vnd=row.rate_day_price_vnd,
-        night_price_vnd=row.rate_night_price_vnd,
-        tiers=tuple(Tier(**t) for t in row.rate_hourly_tiers or []),
-        daily_cap_vnd=row.rate_daily_cap_vnd,
-    )
-
-
 async def search(
-    session: AsyncSession | AsyncConnection,
+    db: Database,
+    inventory: InventoryCache,
     settings: ParkingSettings,
     *,
     lat: float,
@@ -250,12 +245,13 @@ async def search(
     now: datetime,
     cursor: str | None,
     limit: int,
-) -> LotSearchPage:
-    """Lots near a point with free places for the window, nearest first (then by id), one page of them.
+) -> str:
+    """Lots near a point with free places for the window, nearest first (then by id), one page of
+    them: a LotSearchPage as JSON.
 
-    One query fetches every lot of the bounding box with its rate, pool and space counts; a second one
-    (only when some of them count places in a pool) computes the pools' peaks. The page is validated
-    once as a whole, and lots on one page that share a rate share its price computation.
+    The lots, their rates and places come from the process's copy of the inventory (lots/inventory.py);
+    what is taken comes from ONE query, which also says whether that copy is current (if not, it is
+    reloaded and the search runs again). Lots on one page that share a rate share its price.
     """
     from services.parking.windows import within_opening_hours
 
@@ -265,77 +261,77 @@ async def search(
         if not decoded.isdigit():
             raise field_error("query.cursor", "not a cursor this API gave")
         offset = int(decoded)
-    rows = await repo.search_candidates(session, lat, lon, radius_m, vehicle_type, start, end, now)
-    near = [(repo.distance_m(lat, lon, row.lat, row.lon), row) for row in rows]
-    near = [(d, row) for d, row in near if d <= radius_m and within_opening_hours(row, start, end)]
-    pool_ids = [row.pool_id for _, row in near if row.pool_id is not None]
-    peaks = await repo.pool_peaks(session, pool_ids, start, end, now) if pool_ids else {}
-    found: list[tuple[float, Any, str, int, int]] = []
-    for distance, row in sorted(near, key=lambda x: (x[0], x[1].id)):
-        if row.pool_id is not None:
-            kind, free = "pool", row.pool_capacity - peaks.get(row.pool_id, 0)
-            free_accessible = min(free, row.pool_accessible_places)
-        elif row.spaces:
-            kind, free = "spaces", row.spaces - row.taken
-            free_accessible = row.spaces_accessible - row.taken_accessible
+    box = repo.box(lat, lon, radius_m)
+    copy = await inventory.get()
+    for _attempt in (1, 2):
+        near: list[tuple[float, LotEntry]] = []
+        for entry in copy.in_box(*box):
+            if vehicle_type not in entry.rates or not (vehicle_type in entry.pools or entry.spaces.get(vehicle_type)):
+                continue
+            distance = repo.distance_m(lat, lon, entry.lat, entry.lon)
+            if distance <= radius_m and within_opening_hours(entry, start, end):
+                near.append((distance, entry))
+        token, taken = await repo.taken_in(db, [entry.id for _, entry in near], start, end, now)
+        if token == copy.token:
+            break
+        copy = await inventory.get(token)
+    found: list[tuple[float, LotEntry, str, int, int]] = []
+    pool_windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    taken_spaces: dict[str, set[str]] = defaultdict(set)  # lot id → its taken spaces
+    for lot_id, space_id, pool_id, a, b in taken:
+        if pool_id is not None:
+            pool_windows[pool_id].append((a, b))
+        elif space_id is not None:
+            taken_spaces[lot_id].add(space_id)
+    for distance, entry in sorted(near, key=lambda x: (x[0], x[1].id)):
+        pool = entry.pools.get(vehicle_type)
+        if pool is not None:
+            kind, free = "pool", pool.capacity - repo.peak(pool_windows.get(pool.id, ()), start, end)
+            free_accessible = min(free, pool.accessible_places)
         else:
-            continue
+            spaces = entry.spaces[vehicle_type]
+            kind, free, free_accessible = "spaces", len(spaces), entry.accessible_spaces.get(vehicle_type, 0)
+            for space_id in taken_spaces.get(entry.id, ()):
+                if space_id in spaces:  # a space of this vehicle type
+                    free -= 1
+                    free_accessible -= spaces[space_id]
         if free > 0:
-            found.append((distance, row, kind, free, free_accessible))
-    # Quotes are priced for the page only; one price per distinct rate on the page.
+            found.append((distance, entry, kind, free, free_accessible))
+    # Quotes are priced and signed for the page only. The page is written as JSON straight from
+    # validated data: each lot's fixed fields were rendered once when the inventory was loaded, the
+    # window's datetimes once per search (as pydantic renders them), each price's lines once per rate
+    # and window. The bytes are exactly what LotSearchPage would render (tests/parking/test_lots.py and
+    # test_search_inventory.py check it byte for byte); the encoder on every request cost a tenth of it.
     valid_until = now + timedelta(seconds=settings.quote_ttl_s)
     start_utc, end_utc = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
-    exp = int(valid_until.timestamp())
-    prices: dict[RateRule, Any] = {}
+    signer = QuoteSigner(settings.quote_secret, vehicle_type, start_utc, end_utc, int(valid_until.timestamp()))
+    window = ",".join(
+        f'"{name}":{json.dumps(_DATETIME.dump_python(t, mode="json"))}'
+        for name, t in (("start_at", start), ("end_at", end), ("valid_until", valid_until))
+    )
+    after_id = f',"vehicle_type":{json.dumps(vehicle_type)},"kind":"'
     items = []
-    for distance, row, kind, free, free_accessible in found[offset : offset + limit]:
-        rule = _search_rule(row)
-        price = prices.get(rule)
-        if price is None:
-            price = prices[rule] = price_window(rule, start, end)
-        token = sign_quote(
-            settings.quote_secret,
-            {
-                "lot_id": row.id,
-                "vehicle_type": vehicle_type,
-                "start_at": start_utc,
-                "end_at": end_utc,
-                "amount_vnd": price.amount_vnd,
-                "exp": exp,
-            },
-        )
+    for distance, entry, kind, free, free_accessible in found[offset : offset + limit]:
+        amount, lines = _priced(entry.rates[vehicle_type], start, end)
         items.append(
-            {
-                "id": row.id,
-                "name": row.name,
-                "address": row.address,
-                "lat": row.lat,
-                "lon": row.lon,
-                "photo_url": row.photo_url,
-                "opens_at": row.opens_at,
-                "closes_at": row.closes_at,
-                "open_24h": row.opens_at is None,
-                "cancellation_cutoff_minutes": row.cancellation_cutoff_minutes,
-                "overstay_grace_minutes": row.overstay_grace_minutes,
-                "distance_m": round(distance),
-                "vehicle_type": vehicle_type,
-                "kind": kind,
-                "free": free,
-                "free_accessible": free_accessible,
-                "quote": {
-                    "amount_vnd": price.amount_vnd,
-                    "start_at": start,
-                    "end_at": end,
-                    "valid_until": valid_until,
-                    "quote_token": token,
-                    "lines": price.lines,
-                },
-            }
+            f'{{{entry.public_json},"distance_m":{round(distance)}{after_id}{kind}","free":{free},'
+            f'"free_accessible":{free_accessible},"quote":{{"amount_vnd":{amount},"currency":"VND",{window},'
+            f'"quote_token":"{signer.sign(entry.id, amount)}","lines":{lines}}}}}'
         )
     more = offset + limit < len(found)
-    return LotSearchPage.model_validate(
-        {"items": items, "next_cursor": encode_cursor(str(offset + limit)) if more else None}
-    )
+    next_cursor = json.dumps(encode_cursor(str(offset + limit)) if more else None)
+    return f'{{"items":[{",".join(items)}],"next_cursor":{next_cursor}}}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _priced(rule: RateRule, start: datetime, end: datetime) -> tuple[int, str]:
+    """The price of a window and its lines as JSON, remembered: searches ask for the same few rates
+    over the same windows."""
+    price = price_window(rule, start, end)
+    return price.amount_vnd, json.dumps(price.lines, ensure_ascii=False, separators=(",", ":"))
+
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 async def get_lot(session: AsyncSession, lot_id: str) -> Lot:
