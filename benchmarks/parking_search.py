@@ -55,6 +55,7 @@ from services.parking.reservations.models import Occupancy, Reservation
 from services.parking.settings import ParkingSettings
 from shared.auth import CachingVerifier, JWKSCache, TokenVerifier
 from shared.db import Database
+from shared.http11 import Http11Transport
 from shared.migrations import upgrade
 from shared.settings import PlatformSettings
 
@@ -369,8 +370,12 @@ async def contend(
 async def contention(base: str, pid: int, keys: Keys) -> None:
     operator = {"Authorization": "Bearer " + keys.token("bench-op", "bench-op", "parking.lots.write")}
     free = {"mode": "per_visit", "day_price_vnd": 0, "night_price_vnd": 0}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    # The driver's HTTP client is the platform's own HTTP/1.1 transport (shared/http11.py): httpx's
+    # default pool (httpcore) spent about a second of the driver's time on each burst of 100 requests
+    # over kept-alive connections (measured: 100 concurrent GET /healthz, 0.99 s with httpcore, 14 ms
+    # with this), which the figures used to include as if it were the server's latency.
+    transport = Http11Transport(max_connections=200, max_idle=200, max_idle_s=60)
+    async with httpx.AsyncClient(base_url=base, timeout=60, transport=transport) as client:
         lot = (
             await client.post(
                 "/v1/parking/operator/lots",

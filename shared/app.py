@@ -79,7 +79,12 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url(platform), pool_size=settings.db_pool_size, echo=settings.db_echo)
+        db = Database(
+            settings.resolved_database_url(platform),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            echo=settings.db_echo,
+        )
         redis = create_redis(platform.redis_url) if platform.redis_url else None
         http = ServiceClient(
             connect_timeout=platform.http_connect_timeout_s,

@@ -72,7 +72,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False) -> AsyncEngine:
     # A database error's message carries the statement's parameters (names, ID numbers, phones) into the
     # unhandled-error log; hide them unless SQL echo was asked for (a local debugging aid).
     hide = not echo
@@ -81,7 +81,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True, hide_parameters=hide
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2 if max_overflow is None else max_overflow,
+        pool_pre_ping=True,
+        hide_parameters=hide,
     )
 
 
@@ -121,9 +126,9 @@ READONLY_APPLICATION_NAME = "dncity-readonly"
 class Database:
     """One service's engine and session factory; owned by the app's lifespan."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int | None = None, echo: bool = False) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size, echo=echo)
+        self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, echo=echo)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._pool_size = pool_size
         self._reads: Any = None  # asyncpg pool of fetch_readonly, opened on first use (PostgreSQL)

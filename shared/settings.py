@@ -101,6 +101,10 @@ class ServiceSettings(BaseSettings):
 
     database_url: str | None = None
     db_pool_size: int = 10
+    # Connections opened beyond the pool under a burst (PostgreSQL); None: twice the pool. Each one is
+    # closed again when returned to a full pool, so a service hit by bursts pays a server-side backend
+    # start per request beyond the pool: parking sets 0 (see ParkingSettings).
+    db_max_overflow: int | None = None
     db_echo: bool = False
 
     def resolved_database_url(self, platform: PlatformSettings) -> str:

@@ -23,7 +23,8 @@ async def test_fifty_compete_for_the_last_numbered_space(
     lot = await operator.lot(spaces=3, rates={"car": FREE})
     start, end = tomorrow_at(9), tomorrow_at(12)
     for i in range(2):
-        assert (await reserve(f"early{i}", lot["id"], start, end)).status_code == 201
+        r = await reserve(f"early{i}", lot["id"], start, end)
+        assert r.status_code == 201, r.text
     results = await asyncio.gather(*[reserve(f"p{i}", lot["id"], tomorrow_at(10), tomorrow_at(11)) for i in range(N)])
     assert tally(results) == {201: 1, 409: N - 1}, [r.text for r in results if r.status_code >= 500][:2]
     assert {r.json()["code"] for r in results if r.status_code == 409} == {"no_free_space"}

@@ -95,37 +95,30 @@ async def space_is_free(
     return (await session.execute(query.limit(1))).first() is None
 
 
-async def taken_among(
+async def holds_among(
     session: AsyncSession, space_ids: Sequence[str], start: datetime, end: datetime, now: datetime
-) -> set[str]:
-    """Which of these spaces are taken at some instant of the window (one query for all candidates)."""
-    query = select(Occupancy.space_id).where(Occupancy.space_id.in_(space_ids), overlapping(start, end), taking(now))
-    return {row[0] for row in (await session.execute(query)).all() if row[0] is not None}
+) -> tuple[set[str], set[str]]:
+    """Of these spaces, which are taken at some instant of the window, and which are blocked only by
+    holds that lapsed but are not released yet (the exclusion constraint still counts those, so they
+    are released before the space is taken): one query for all candidates."""
+    query = select(Occupancy.space_id, Occupancy.status, Occupancy.hold_expires_at).where(
+        Occupancy.space_id.in_(space_ids), overlapping(start, end), Occupancy.status.in_((HELD, "booked"))
+    )
+    taken: set[str] = set()
+    lapsed: set[str] = set()
+    for space_id, status, hold_expires_at in (await session.execute(query)).all():
+        if space_id is None:  # the query selects only rows of these spaces
+            continue
+        if status == HELD and hold_expires_at is not None and hold_expires_at <= now:
+            lapsed.add(space_id)
+        else:
+            taken.add(space_id)
+    return taken, lapsed - taken
 
 
 def _deadlock(exc: DBAPIError) -> bool:
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return code == "40P01" or "deadlock detected" in str(exc.orig)
-
-
-async def insert_occupancy(session: AsyncSession, occupancy: Occupancy) -> bool:
-    """Insert in a savepoint; False when the database refuses an overlap on the space.
-
-    Two transactions inserting overlapping rows at the same instant can each wait for the other in the
-    exclusion check; PostgreSQL then aborts one with a deadlock error. Only that statement fails, so the
-    savepoint is rolled back and the loser treats the space as taken, as it would after a violation.
-    """
-    try:
-        async with session.begin_nested():
-            session.add(occupancy)
-            await session.flush()
-    except DBAPIError as exc:
-        if not isinstance(exc, IntegrityError) and not _deadlock(exc):
-            raise
-        if occupancy in session:
-            session.expunge(occupancy)
-        return False
-    return True
 
 
 async def reinstate(session: AsyncSession, occupancy: Occupancy, now: datetime) -> bool:
@@ -134,10 +127,13 @@ async def reinstate(session: AsyncSession, occupancy: Occupancy, now: datetime) 
         pool = await lock_pool(session, occupancy.pool_id)
         if not await pool_has_room(session, pool, occupancy.start_at, occupancy.end_at, now):
             return False
-    elif occupancy.space_id and not await space_is_free(
-        session, occupancy.space_id, occupancy.start_at, occupancy.end_at, now, ignore=occupancy.id
-    ):
-        return False
+    elif occupancy.space_id:
+        # Under the lock every booker of the lot's spaces takes: what is checked stays true until commit.
+        await lock_lot_spaces(session, occupancy.lot_id)
+        if not await space_is_free(
+            session, occupancy.space_id, occupancy.start_at, occupancy.end_at, now, ignore=occupancy.id
+        ):
+            return False
     try:
         async with session.begin_nested():
             occupancy.status, occupancy.hold_expires_at = "booked", None

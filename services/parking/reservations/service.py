@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.parking.lots import repository as lots_repo
@@ -55,6 +57,7 @@ from services.parking.vehicles import normalise_plate
 from services.parking.windows import check_window
 from shared.auth import Principal
 from shared.clients.payments import NextAction, Payment, PaymentCreate, PaymentsClient, PaymentsError, RefundCreate
+from shared.db import new_id
 from shared.errors import Conflict, NotFound, field_error
 
 log = structlog.get_logger("parking.reservations")
@@ -106,34 +109,32 @@ async def present(session: AsyncSession, reservations: Sequence[Reservation], no
         else {}
     )
     charges = await repo.charges_of(session, ids)
-    out = []
-    for r in reservations:
-        lot, space, mine = lots[r.lot_id], spaces.get(r.space_id or ""), charges[r.id]
-        booking = next((c for c in mine if c.kind == "booking"), None)
-        status = effective_status(r, now)
-        out.append(
-            ReservationOut(
-                id=r.id,
-                status=status,  # type: ignore[arg-type]
-                lot=LotBrief(id=lot.id, name=lot.name, address=lot.address, lat=lot.lat, lon=lot.lon),
-                space=SpaceBrief(id=space.id, label=space.label, accessible=space.accessible) if space else None,
-                vehicle_type=r.vehicle_type,  # type: ignore[arg-type]
-                plate_number=r.plate_number,
-                plate_normalized=r.plate_normalized,
-                start_at=r.start_at,
-                end_at=r.end_at,
-                amount_vnd=r.amount_vnd,
-                refunded_vnd=sum(c.amount_refunded_vnd for c in mine),
-                payment=payment_brief(booking) if booking else None,
-                payments=[payment_brief(c) for c in mine],
-                hold_expires_at=r.hold_expires_at if status == PENDING else None,
-                checked_in_at=r.checked_in_at,
-                checked_out_at=r.checked_out_at,
-                canceled_at=r.canceled_at,
-                created_at=r.created_at,
-            )
-        )
-    return out
+    return [_out(r, lots[r.lot_id], spaces.get(r.space_id or ""), charges[r.id], now) for r in reservations]
+
+
+def _out(r: Reservation, lot: Lot, space: Space | None, mine: Sequence[Charge], now: datetime) -> ReservationOut:
+    booking = next((c for c in mine if c.kind == "booking"), None)
+    status = effective_status(r, now)
+    return ReservationOut(
+        id=r.id,
+        status=status,  # type: ignore[arg-type]
+        lot=LotBrief(id=lot.id, name=lot.name, address=lot.address, lat=lot.lat, lon=lot.lon),
+        space=SpaceBrief(id=space.id, label=space.label, accessible=space.accessible) if space else None,
+        vehicle_type=r.vehicle_type,  # type: ignore[arg-type]
+        plate_number=r.plate_number,
+        plate_normalized=r.plate_normalized,
+        start_at=r.start_at,
+        end_at=r.end_at,
+        amount_vnd=r.amount_vnd,
+        refunded_vnd=sum(c.amount_refunded_vnd for c in mine),
+        payment=payment_brief(booking) if booking else None,
+        payments=[payment_brief(c) for c in mine],
+        hold_expires_at=r.hold_expires_at if status == PENDING else None,
+        checked_in_at=r.checked_in_at,
+        checked_out_at=r.checked_out_at,
+        canceled_at=r.canceled_at,
+        created_at=r.created_at,
+    )
 
 
 async def present_one(session: AsyncSession, reservation: Reservation, now: datetime) -> ReservationOut:
@@ -161,23 +162,30 @@ async def _claim_candidates(
     start: datetime,
     end: datetime,
     now: datetime,
-) -> tuple[Pool | None, list[str]] | None:
+) -> Claim | None:
     """Queue on the place's lock (the pool's row, or the lot's numbered spaces), then check what is free
     against committed rows. Under contention most bookers learn here, with two statements and before
     writing anything, that the last places went while they waited.
 
-    Returns the locked pool (or None) and the spaces still free in the caller's order; None when nothing
-    is free. The locks last until the transaction ends.
+    Every path that takes a place (booking, extension, a late payment's reinstatement) checks under
+    this lock, so what it finds stays true until it commits. None when nothing is free.
     """
     if pool is not None:
         pool = await repo.lock_pool(session, pool.id)
-        return (pool, []) if await repo.pool_has_room(session, pool, start, end, now) else None
+        return Claim(pool, [], set()) if await repo.pool_has_room(session, pool, start, end, now) else None
     if not candidates:
         return None
     await repo.lock_lot_spaces(session, lot_id)
-    taken = await repo.taken_among(session, candidates, start, end, now)
+    taken, lapsed = await repo.holds_among(session, candidates, start, end, now)
     free = [space_id for space_id in candidates if space_id not in taken]
-    return (None, free) if free else None
+    return Claim(None, free, lapsed) if free else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    pool: Pool | None  # locked
+    free: list[str]  # numbered spaces free for the window, in the caller's order of preference
+    lapsed: set[str]  # spaces among them blocked by lapsed holds not yet released
 
 
 def _gone(pool: Pool | None, space_id: str | None) -> Conflict:
@@ -189,17 +197,23 @@ def _gone(pool: Pool | None, space_id: str | None) -> Conflict:
 
 
 async def _take_place(
-    session: AsyncSession, fields: dict[str, Any], *, pool: Pool | None, free: Sequence[str]
-) -> Occupancy | None:
-    """Insert the occupancy (under the lock _claim_candidates took); the database has the last word."""
-    if pool is not None:
-        occupancy = Occupancy(**fields, space_id=None)
-        return occupancy if await repo.insert_occupancy(session, occupancy) else None
-    for space_id in free:
-        occupancy = Occupancy(**fields, space_id=space_id)
-        if await repo.insert_occupancy(session, occupancy):
-            return occupancy
-    return None
+    session: AsyncSession, fields: dict[str, Any], claim: Claim, now: datetime, gone: Conflict
+) -> Occupancy:
+    """Store the occupancy, under the lock _claim_candidates took: its pool, or the first free space.
+
+    The exclusion constraint still has the last word on a space: a refusal (only possible from a
+    writer that skipped the lock) is the same 409 as a place found taken.
+    """
+    space_id = claim.free[0] if claim.pool is None else None
+    if space_id in claim.lapsed:
+        await repo.expire_lapsed(session, now, lot_id=fields["lot_id"])
+    occupancy = Occupancy(id=new_id(), **fields, space_id=space_id)
+    session.add(occupancy)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise gone from None
+    return occupancy
 
 
 async def _request_payment(
@@ -271,6 +285,13 @@ def _quoted_amount(settings: ParkingSettings, token: str, data: ReservationCreat
 async def create_reservation(
     app: FastAPI, session: AsyncSession, principal: Principal, data: ReservationCreate, now: datetime
 ) -> ReservationOut:
+    """Hold (or, at no charge, book) a place and ask for its payment.
+
+    Order of work, for bookers racing for the last places: every check that needs no lock first; then
+    the place's lock and the check of what is free (where the losers of a race stop); then the person's
+    lock (always taken in this order: no deadlock) and their unpaid holds; then a few inserts and the
+    commit (and, for a paid booking, the payments call), all still under the place's lock.
+    """
     settings: ParkingSettings = app.state.settings
     lot = await session.get(Lot, data.lot_id)
     if lot is None:
@@ -280,7 +301,7 @@ async def create_reservation(
     vehicle = data.vehicle_type.value
     rate = await session.get(Rate, (lot.id, vehicle))
     pool = (await lots_repo.pools_for(session, [lot.id], vehicle)).get(lot.id)
-    candidates: list[str] = []
+    spaces: dict[str, Space] = {}
     if data.space_id is not None:
         space = await session.get(Space, data.space_id)
         if space is None or space.lot_id != lot.id:
@@ -289,49 +310,46 @@ async def create_reservation(
             raise field_error(
                 "body.space_id", f"this space is for {space.vehicle_type}, not {vehicle}", "wrong_vehicle_type"
             )
+        spaces[space.id] = space
     if rate is None:
         raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     if pool is None and data.space_id is None:
         free_spaces = await lots_repo.free_spaces(session, lot.id, vehicle, start, end, now)
         # Spread concurrent bookers over the free spaces (fewer collisions); accessible spaces go last.
-        candidates = [s.id for s in sorted(free_spaces, key=lambda s: (s.accessible, random.random()))]
-        if not candidates and not (await lots_repo.space_counts(session, [lot.id], vehicle)).get(lot.id):
+        spaces = {s.id: s for s in sorted(free_spaces, key=lambda s: (s.accessible, random.random()))}
+        if not spaces and not (await lots_repo.space_counts(session, [lot.id], vehicle)).get(lot.id):
             raise field_error("body.vehicle_type", f"this lot takes no {vehicle}", "not_served")
     amount = _quoted_amount(settings, data.quote_token, data, now) if data.quote_token else _price(rate, start, end)
-    if pool is None and data.space_id is None and not candidates:
+    gone = _gone(pool, data.space_id)
+    if pool is None and data.space_id is None and not spaces:
         # Every space is taken by committed bookings (lapsed holds count as free): answer now, without
         # queueing on the locks (under contention most bookers of a full lot end here).
-        raise Conflict("No free space in this lot for the window", code="no_free_space")
+        raise gone
     # The same fail-fast check, on committed rows, for a pool and a chosen space; a place that looks free
     # here is checked again under the lock before it is taken.
     if pool is not None and not await repo.pool_has_room(session, pool, start, end, now):
-        raise Conflict("No free place in this lot for the window", code="no_free_place")
+        raise gone
     if data.space_id is not None and not await repo.space_is_free(session, data.space_id, start, end, now):
-        raise Conflict("This space is taken for the window", code="space_taken")
+        raise gone
 
-    claimed = await _claim_candidates(
-        session, lot.id, pool, [data.space_id] if data.space_id else candidates, start, end, now
-    )
-    if claimed is None:
-        raise _gone(pool, data.space_id)
-    pool, free = claimed
-
+    claim = await _claim_candidates(session, lot.id, pool, list(spaces), start, end, now)
+    if claim is None:
+        raise gone
     assert principal.sub is not None  # the route requires a person's token
     await repo.lock_person(session, principal.sub)
     if await repo.unpaid_holds(session, principal.sub, now) >= settings.max_unpaid_holds:
         raise Conflict(f"Pay or cancel your {settings.max_unpaid_holds} unpaid holds first", code="too_many_holds")
-    await repo.expire_lapsed(session, now, lot_id=lot.id)
-
     hold_until = now + timedelta(seconds=settings.hold_ttl_s)
     reservation = Reservation(
+        id=new_id(),
         lot_id=lot.id,
         user_sub=principal.sub,
         client_id=principal.client_id,
         vehicle_type=vehicle,
         plate_number=data.plate_number,
         plate_normalized=normalise_plate(data.plate_number),
-        space_id=data.space_id,
-        pool_id=pool.id if pool else None,
+        space_id=None if claim.pool else claim.free[0],
+        pool_id=claim.pool.id if claim.pool else None,
         start_at=start,
         end_at=end,
         status=PENDING if amount else CONFIRMED,
@@ -341,7 +359,7 @@ async def create_reservation(
         updated_at=now,
     )
     session.add(reservation)
-    await session.flush()
+    await session.flush()  # before its occupancy (no ORM relationship orders the two inserts)
     fields = {
         "reservation_id": reservation.id,
         "lot_id": lot.id,
@@ -352,12 +370,10 @@ async def create_reservation(
         "status": HELD if amount else BOOKED,
         "hold_expires_at": hold_until if amount else None,
     }
-    occupancy = await _take_place(session, fields, pool=pool, free=free)
-    if occupancy is None:  # the exclusion constraint's word (a booking that skipped the lock)
-        raise _gone(pool, data.space_id)
-    reservation.space_id = occupancy.space_id
+    occupancy = await _take_place(session, fields, claim, now, gone)
+    charges: list[Charge] = []
     if amount:
-        _, payment = await _request_payment(
+        charge, payment = await _request_payment(
             app,
             session,
             reservation,
@@ -367,6 +383,7 @@ async def create_reservation(
             key=f"parking-{reservation.id}-booking",
             occupancy_id=occupancy.id,
         )
+        charges.append(charge)
         reservation.hold_expires_at = occupancy.hold_expires_at = _hold_until(settings, now, payment)
     await app.state.outbox.add(
         session,
@@ -375,7 +392,7 @@ async def create_reservation(
         subject=reservation.id,
     )
     await session.flush()
-    return await present_one(session, reservation, now)
+    return _out(reservation, lot, spaces.get(reservation.space_id or ""), charges, now)
 
 
 # ---- read -------------------------------------------------------------------------------------------
@@ -589,7 +606,6 @@ async def extend_reservation(
         raise Conflict("The lot no longer takes this vehicle type", code="rate_unavailable")
     before = _price(rate, reservation.start_at, reservation.end_at)
     amount = max(0, _price(rate, reservation.start_at, new_end) - before)
-    await repo.expire_lapsed(session, now, lot_id=lot.id)
     hold_until = now + timedelta(seconds=settings.hold_ttl_s)
     fields = {
         "reservation_id": reservation.id,
@@ -602,12 +618,13 @@ async def extend_reservation(
         "hold_expires_at": hold_until if amount else None,
     }
     pool = await session.get(Pool, reservation.pool_id) if reservation.pool_id else None
-    claimed = await _claim_candidates(
+    gone = Conflict("The place is not free for the added time", code="extension_unavailable")
+    claim = await _claim_candidates(
         session, lot.id, pool, [reservation.space_id] if reservation.space_id else [], reservation.end_at, new_end, now
     )
-    occupancy = await _take_place(session, fields, pool=claimed[0], free=claimed[1]) if claimed else None
-    if occupancy is None:
-        raise Conflict("The place is not free for the added time", code="extension_unavailable")
+    if claim is None:
+        raise gone
+    occupancy = await _take_place(session, fields, claim, now, gone)
     charge = None
     if amount:
         charge, payment = await _request_payment(
