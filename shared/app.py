@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,9 @@ def create_service_app(
                 tasks.append(asyncio.create_task(consumer.run(stop), name=f"{name}-{spec.group}"))
         for hook in parts.on_startup:
             await hook(app)
+        if platform.gc_freeze_after_startup:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

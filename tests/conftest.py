@@ -35,9 +35,9 @@ from tests.helpers.tokens import TokenFactory
 # Infrastructure rows that survive between tests (identity's live server holds these keys).
 KEEP_TABLES = frozenset({"signing_keys"})
 
-# Parking freezes its inventory copy out of the cyclic collector's reach (gc.freeze); in this one
+# Apps freeze what is alive after startup out of the cyclic collector's reach (gc.freeze); in this one
 # long process that would also pin the abandoned connections truncate_all needs the collector to close.
-os.environ.setdefault("DNCITY_PARKING_FREEZE_INVENTORY", "false")
+os.environ.setdefault("DNCITY_GC_FREEZE_AFTER_STARTUP", "false")
 
 PG_URL = os.environ.get("DNCITY_TEST_PG_URL")
 REDIS_URL = os.environ.get("DNCITY_REDIS_URL")

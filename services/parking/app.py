@@ -41,7 +41,7 @@ def create_app(
         app.state.payments = PaymentsClient(app.state.http, platform.service_url("payments"), tokens)
 
     async def start_inventory(app: FastAPI) -> None:
-        app.state.inventory = InventoryCache(app.state.db, freeze=settings.freeze_inventory)
+        app.state.inventory = InventoryCache(app.state.db)
 
     app = create_service_app(
         "parking",

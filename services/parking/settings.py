@@ -27,10 +27,6 @@ class ParkingSettings(ServiceSettings):
     # A start this far in the past is still accepted (clock skew, "park now").
     start_grace_s: int = 300
     early_check_in_minutes: int = 30
-    # Move search's inventory copy out of the cyclic collector's way after each load (gc.freeze):
-    # full collections walking it were search's p99. Off in the in-process test suite, whose fixtures
-    # rely on the collector to close connections that tests abandon.
-    freeze_inventory: bool = True
 
     def secrets(self) -> dict[str, str]:
         return {"client_secret": self.client_secret, "quote_secret": self.quote_secret}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -70,6 +71,20 @@ async def test_health_ready_and_metrics() -> None:
         metrics = (await client.get("/metrics")).text
         assert 'route="/v1/parking/test/count"' in metrics
         assert "http_request_duration_seconds_bucket" in metrics
+
+
+async def test_startup_freezes_what_is_alive_unless_told_not_to() -> None:
+    assert gc.get_freeze_count() == 0  # the suite turns it off (tests/conftest.py)
+    async with running(make_app()) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert gc.get_freeze_count() == 0
+    try:
+        async with running(make_app(gc_freeze_after_startup=True)) as client:
+            # Modules, the app and its settings now sit in the permanent generation.
+            assert gc.get_freeze_count() > 10_000
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        gc.unfreeze()
 
 
 async def test_readyz_reports_unreachable_redis() -> None:
