@@ -7,6 +7,7 @@ import pytest
 import respx
 
 from shared.http import ServiceClient
+from shared.http11 import Http11Transport
 from shared.observability import bind_context, parse_traceparent
 
 URL = "http://payments.internal/v1/payments"
@@ -14,7 +15,13 @@ URL = "http://payments.internal/v1/payments"
 
 @pytest.fixture
 def client():
-    return ServiceClient(retries=2, backoff_base=0.001)
+    # httpx's own transport, which respx intercepts: these tests are about the client's rules. The
+    # platform's transport (the default, below) is tested over real sockets in test_http11.py.
+    return ServiceClient(retries=2, backoff_base=0.001, transport=httpx.AsyncHTTPTransport())
+
+
+def test_the_default_transport_is_the_platforms_own() -> None:
+    assert isinstance(ServiceClient().client._transport, Http11Transport)
 
 
 @respx.mock
