@@ -119,6 +119,21 @@ _DROPPED = (
     OSError,
 )
 
+# Query parameters of a SQLAlchemy asyncpg URL that are the dialect's, not libpq's: asyncpg would send
+# them to the server as settings (and fail on connect).
+_DIALECT_PARAMS = frozenset({"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"})
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The libpq-style DSN asyncpg takes for a ``postgresql+asyncpg://`` URL: the dialect's own query
+    parameters dropped, its ``ssl=`` spelled as libpq's ``sslmode=``."""
+    parsed = make_url(url)
+    query = {k: v for k, v in parsed.query.items() if k not in _DIALECT_PARAMS}
+    if "ssl" in query and "sslmode" not in query:
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
+
+
 # How fetch_readonly's connections name themselves to the server (pg_stat_activity.application_name).
 READONLY_APPLICATION_NAME = "dncity-readonly"
 
@@ -188,9 +203,8 @@ class Database:
             # Autocommit reads leave no session state (no transaction, SET, LISTEN or advisory lock).
             return None
 
-        dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._reads = await asyncpg.create_pool(
-            dsn,
+            asyncpg_dsn(self.url),
             min_size=1,
             max_size=self._pool_size,
             reset=no_reset,

@@ -9,7 +9,7 @@ from sqlalchemy import Column, MetaData, Table, bindparam, select, text
 
 from services.identity.settings import IdentitySettings
 from services.parking.settings import ParkingSettings
-from shared.db import READONLY_APPLICATION_NAME, Database, UTCDateTime
+from shared.db import READONLY_APPLICATION_NAME, Database, UTCDateTime, asyncpg_dsn
 from shared.migrations import alembic_config
 from shared.settings import ConfigError, PlatformSettings, Profile
 
@@ -172,3 +172,12 @@ async def test_fetch_readonly_reads_like_execute_and_survives_a_dropped_connecti
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
         await db.dispose()
+
+
+def test_asyncpg_dsn_keeps_libpq_parameters_and_drops_the_dialects() -> None:
+    assert asyncpg_dsn("postgresql+asyncpg://u:p%40ss@db:5432/parking") == "postgresql://u:p%40ss@db:5432/parking"
+    assert (
+        asyncpg_dsn("postgresql+asyncpg://u@db/parking?ssl=require&prepared_statement_cache_size=0")
+        == "postgresql://u@db/parking?sslmode=require"
+    )
+    assert asyncpg_dsn("postgresql+asyncpg://u@db/p?sslmode=verify-full") == "postgresql://u@db/p?sslmode=verify-full"
