@@ -44,6 +44,17 @@ class RateRule:
     daily_cap_vnd: int | None = None
 
 
+def rate_rule(rate: Any) -> RateRule:
+    """The pricing rule of a rate (the ORM row, or any row with its columns)."""
+    return RateRule(
+        mode=rate.mode,
+        day_price_vnd=rate.day_price_vnd,
+        night_price_vnd=rate.night_price_vnd,
+        tiers=tuple(Tier(**t) for t in rate.hourly_tiers or []),
+        daily_cap_vnd=rate.daily_cap_vnd,
+    )
+
+
 @dataclass
 class Price:
     amount_vnd: int
@@ -165,7 +176,9 @@ def read_quote(secret: str, token: str) -> dict[str, Any] | None:
     try:
         body_b64, sig_b64 = token.split(".", 1)
         body = _unb64(body_b64)
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        mac = _keyed(secret).copy()
+        mac.update(body)
+        expected = mac.digest()
         if not hmac.compare_digest(expected, _unb64(sig_b64)):
             return None
         payload = json.loads(body)

@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from services.parking.lots import repository as repo
-from services.parking.pricing import RateRule, Tier
+from services.parking.lots.schemas import LotOut
+from services.parking.pricing import RateRule, rate_rule
 from shared.db import Database
-
-_TIME: TypeAdapter[time | None] = TypeAdapter(time | None)  # times as the JSON of responses renders them
-
-
-def _fields_json(fields: dict[str, Any]) -> str:
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,31 +58,12 @@ class Inventory:
                 lon=lot.lon,
                 opens_at=lot.opens_at,
                 closes_at=lot.closes_at,
-                public_json=_fields_json(
-                    {
-                        "id": lot.id,
-                        "name": lot.name,
-                        "address": lot.address,
-                        "lat": lot.lat,
-                        "lon": lot.lon,
-                        "photo_url": lot.photo_url,
-                        "opens_at": _TIME.dump_python(lot.opens_at, mode="json"),
-                        "closes_at": _TIME.dump_python(lot.closes_at, mode="json"),
-                        "open_24h": lot.opens_at is None,
-                        "cancellation_cutoff_minutes": lot.cancellation_cutoff_minutes,
-                        "overstay_grace_minutes": lot.overstay_grace_minutes,
-                    }
-                ),
+                # Rendered by the response model itself, once per load.
+                public_json=LotOut.of(lot).model_dump_json()[1:-1],
             )
         for rate in rates:
             if rate.lot_id in entries:
-                entries[rate.lot_id].rates[rate.vehicle_type] = RateRule(
-                    mode=rate.mode,
-                    day_price_vnd=rate.day_price_vnd,
-                    night_price_vnd=rate.night_price_vnd,
-                    tiers=tuple(Tier(**t) for t in rate.hourly_tiers or []),
-                    daily_cap_vnd=rate.daily_cap_vnd,
-                )
+                entries[rate.lot_id].rates[rate.vehicle_type] = rate_rule(rate)
         for pool in pools:
             if pool.lot_id in entries:
                 entries[pool.lot_id].pools[pool.vehicle_type] = PoolEntry(
@@ -118,7 +91,6 @@ class InventoryCache:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.current: Inventory | None = None
-        self.loads = 0
         self._lock = asyncio.Lock()
 
     async def get(self, token: str | None = None) -> Inventory:
@@ -131,5 +103,4 @@ class InventoryCache:
             if self.current is not None and self.current is not seen:
                 return self.current
             self.current = Inventory(*await repo.load_inventory(self.db))
-            self.loads += 1
             return self.current

@@ -73,7 +73,7 @@ async def search_lots(request: Request) -> Response:
 @public.get("/{lot_id}", response_model=LotOut, responses=problem_responses(404))
 async def get_lot(lot_id: str, session: SessionDep) -> LotOut:
     """One lot's public details."""
-    return service.lot_out(await service.get_lot(session, lot_id))
+    return LotOut.of(await service.get_lot(session, lot_id))
 
 
 @public.get("/{lot_id}/availability", response_model=Availability, responses=problem_responses(404, 422))

@@ -145,6 +145,23 @@ class LotOut(BaseModel):
     cancellation_cutoff_minutes: int
     overstay_grace_minutes: int
 
+    @classmethod
+    def of(cls, lot: Any) -> LotOut:
+        """From a lot (the ORM row, or any row with its columns: search's inventory copy)."""
+        return cls(
+            id=lot.id,
+            name=lot.name,
+            address=lot.address,
+            lat=lot.lat,
+            lon=lot.lon,
+            photo_url=lot.photo_url,
+            opens_at=lot.opens_at,
+            closes_at=lot.closes_at,
+            open_24h=lot.opens_at is None,
+            cancellation_cutoff_minutes=lot.cancellation_cutoff_minutes,
+            overstay_grace_minutes=lot.overstay_grace_minutes,
+        )
+
 
 class OperatorLotOut(LotOut):
     operator_id: str

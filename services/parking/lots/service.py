@@ -32,36 +32,12 @@ from services.parking.lots.schemas import (
     SpaceOut,
     SpacesCreate,
 )
-from services.parking.pricing import QuoteSigner, RateRule, Tier, price_window, sign_quote
+from services.parking.pricing import QuoteSigner, RateRule, price_window, rate_rule, sign_quote
 from services.parking.settings import ParkingSettings
 from shared.db import Database
 from shared.errors import BadRequest, Conflict, NotFound, field_error
 
-
-def lot_out(lot: Lot) -> LotOut:
-    return LotOut(
-        id=lot.id,
-        name=lot.name,
-        address=lot.address,
-        lat=lot.lat,
-        lon=lot.lon,
-        photo_url=lot.photo_url,
-        opens_at=lot.opens_at,
-        closes_at=lot.closes_at,
-        open_24h=lot.opens_at is None,
-        cancellation_cutoff_minutes=lot.cancellation_cutoff_minutes,
-        overstay_grace_minutes=lot.overstay_grace_minutes,
-    )
-
-
-def rate_rule(rate: Rate) -> RateRule:
-    return RateRule(
-        mode=rate.mode,
-        day_price_vnd=rate.day_price_vnd,
-        night_price_vnd=rate.night_price_vnd,
-        tiers=tuple(Tier(**t) for t in rate.hourly_tiers or []),
-        daily_cap_vnd=rate.daily_cap_vnd,
-    )
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)  # renders date-times as responses do
 
 
 def rate_out(rate: Rate) -> RateOut:
@@ -113,7 +89,7 @@ async def operator_view(session: AsyncSession, lot: Lot) -> OperatorLotOut:
     pools = (await session.execute(select(Pool).where(Pool.lot_id == lot.id).order_by(Pool.vehicle_type))).scalars()
     rates = (await session.execute(select(Rate).where(Rate.lot_id == lot.id).order_by(Rate.vehicle_type))).scalars()
     return OperatorLotOut(
-        **lot_out(lot).model_dump(),
+        **LotOut.of(lot).model_dump(),
         operator_id=lot.operator_id,
         spaces=[SpaceOut.model_validate(s) for s in spaces],
         pools=[PoolOut.model_validate(p) for p in pools],
@@ -329,9 +305,6 @@ def _priced(rule: RateRule, start: datetime, end: datetime) -> tuple[int, str]:
     over the same windows."""
     price = price_window(rule, start, end)
     return price.amount_vnd, json.dumps(price.lines, ensure_ascii=False, separators=(",", ":"))
-
-
-_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 async def get_lot(session: AsyncSession, lot_id: str) -> Lot:

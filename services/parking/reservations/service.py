@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.parking.lots import repository as lots_repo
 from services.parking.lots.models import Lot, Pool, Rate, Space
 from services.parking.lots.schemas import Quote
-from services.parking.lots.service import make_quote, rate_rule
-from services.parking.pricing import LOCAL, price_window, read_quote
+from services.parking.lots.service import make_quote
+from services.parking.pricing import LOCAL, price_window, rate_rule, read_quote
 from services.parking.reservations import repository as repo
 from services.parking.reservations.models import (
     BOOKED,
